@@ -1,0 +1,1 @@
+"""The HTTP API: FastAPI app factory, middleware, native routes and the dialect routers."""

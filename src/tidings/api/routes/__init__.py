@@ -1,0 +1,1 @@
+"""Native resources, one module each."""

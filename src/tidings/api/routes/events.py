@@ -1,0 +1,219 @@
+"""Native ingest and Attune's event query API (`000_…txt`), on `/api/v1/events`."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Path, Query, Request
+from starlette.responses import Response
+
+from tidings.api.dependencies import PrincipalDep, RequestIdDep, ServicesDep
+from tidings.api.schemas.events import (
+    EventBatchCreate,
+    EventCreate,
+    event_json,
+    summary_json,
+    to_new_event,
+)
+from tidings.domain.access import Permission, require
+from tidings.domain.errors import FieldProblem, InvalidInput
+from tidings.domain.events import Event, EventFilter, NewEvent, materialize
+from tidings.domain.pagination import total_pages
+from tidings.domain.timestamps import TimestampError, parse_date_or_datetime
+from tidings.services.ingest import IdempotencyClaim
+
+router = APIRouter(prefix="/api/v1/events", tags=["events"])
+
+MAX_ID = 2**63 - 1
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Retrying with the same key returns the first answer and stores nothing twice.",
+    ),
+]
+
+
+def _json(status: int, body: Any) -> tuple[int, bytes]:
+    return status, orjson.dumps(body)
+
+
+def _response(status: int, body: bytes, *, replayed: bool = False) -> Response:
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+async def _claim(request: Request, key: str | None) -> IdempotencyClaim | None:
+    if key is None:
+        return None
+    digest = hashlib.sha256(request.method.encode() + request.url.path.encode() + b"\n")
+    digest.update(await request.body())
+    return IdempotencyClaim(key=key, fingerprint=digest.hexdigest())
+
+
+def _convert(bodies: list[EventCreate], max_depth: int, indexed: bool) -> list[NewEvent]:
+    converted: list[NewEvent] = []
+    problems: list[FieldProblem] = []
+    for i, body in enumerate(bodies):
+        new, found = to_new_event(body, max_depth=max_depth, index=i if indexed else None)
+        problems.extend(found)
+        if new is not None:
+            converted.append(new)
+    if problems:
+        first = problems[0]
+        where = f"events[{first.index}]." if first.index is not None else ""
+        raise InvalidInput(f"Invalid request data: {where}{first.field}: {first.message}", problems)
+    return converted
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Record one event",
+    responses={201: {"description": 'The stored event, as `{"data": <event>}`.'}},
+)
+async def create_event(
+    body: EventCreate,
+    request: Request,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    request_id: RequestIdDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Store one event; answered only after its commit is durable."""
+    require(principal, Permission.EVENTS_WRITE)
+    new_events = _convert([body], services.settings.max_payload_depth, indexed=False)
+    outcome = await services.ingest.ingest(
+        principal=principal,
+        new_events=new_events,
+        request_id=request_id,
+        render=lambda stored: _json(201, {"data": event_json(stored[0])}),
+        claim=await _claim(request, idempotency_key),
+    )
+    return _response(outcome.status_code, outcome.body, replayed=outcome.replayed)
+
+
+@router.post(
+    "/batch",
+    status_code=201,
+    summary="Record up to 1,000 events, all or none",
+    responses={201: {"description": 'The stored events in order, as `{"data": [...]}`.'}},
+)
+async def create_events(
+    body: EventBatchCreate,
+    request: Request,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    request_id: RequestIdDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Store a batch atomically; an invalid item fails the batch, naming each bad index."""
+    require(principal, Permission.EVENTS_WRITE)
+    limit = services.settings.max_batch_events
+    if len(body.events) > limit:
+        raise InvalidInput(
+            f"Invalid request data: a batch holds at most {limit} events, got {len(body.events)}",
+            [FieldProblem("events", f"at most {limit} items")],
+        )
+    new_events = _convert(body.events, services.settings.max_payload_depth, indexed=True)
+    outcome = await services.ingest.ingest(
+        principal=principal,
+        new_events=new_events,
+        request_id=request_id,
+        render=lambda stored: _json(201, {"data": [event_json(e) for e in stored]}),
+        claim=await _claim(request, idempotency_key),
+    )
+    return _response(outcome.status_code, outcome.body, replayed=outcome.replayed)
+
+
+@router.post("/validate", summary="Check an event without storing it")
+async def validate_event(
+    body: EventCreate, services: ServicesDep, principal: PrincipalDep, request_id: RequestIdDep
+) -> Response:
+    """Everything `POST /api/v1/events` does except storing: a dry run for producers."""
+    require(principal, Permission.EVENTS_WRITE)
+    new = _convert([body], services.settings.max_payload_depth, indexed=False)[0]
+    preview: Event = materialize(
+        new,
+        event_id=0,
+        tenant_id=principal.tenant_id,
+        actor_id=principal.id,
+        actor_locator=principal.locator,
+        request_id=request_id,
+        now=services.clock.now_ns(),
+    )
+    rendered = event_json(preview)
+    rendered["id"] = None
+    return _response(200, orjson.dumps({"data": rendered}))
+
+
+def _time(name: str, value: str | None, *, end: bool) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_date_or_datetime(value, end_of_day=end)
+    except TimestampError as exc:
+        raise InvalidInput(
+            f"Invalid query parameters: {name}: {exc}", [FieldProblem(name, str(exc))]
+        ) from None
+
+
+@router.get("", summary="List events (Attune)")
+async def list_events(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    trigger: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Trigger id")] = None,
+    trigger_ref: Annotated[str | None, Query(max_length=200)] = None,
+    source: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Source id")] = None,
+    start: Annotated[
+        str | None, Query(description="Earliest occurred_at, inclusive (RFC 3339 or YYYY-MM-DD)")
+    ] = None,
+    end: Annotated[
+        str | None, Query(description="Latest occurred_at, inclusive (RFC 3339 or YYYY-MM-DD)")
+    ] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="Keyset cursor from `next_cursor`")
+    ] = None,
+) -> Response:
+    """Newest first. Page numbers give exact totals; a cursor pages deep at constant cost."""
+    flt = EventFilter(
+        type=trigger_ref,
+        trigger_id=trigger,
+        source_id=source,
+        start=_time("start", start, end=False),
+        end=_time("end", end, end=True),
+    )
+    if cursor is not None and page != 1:
+        raise InvalidInput(
+            "Invalid query parameters: use either page or cursor, not both",
+            [FieldProblem("cursor", "cannot be combined with page")],
+        )
+    result = await services.events.summaries(
+        principal=principal, flt=flt, page=page, per_page=per_page, cursor=cursor
+    )
+    pagination: dict[str, Any] = {
+        "page": None if cursor else page,
+        "page_size": per_page,
+        "total_items": result.total,
+        "total_pages": None if result.total is None else total_pages(result.total, per_page),
+        "next_cursor": result.next_cursor,
+    }
+    body = {"data": [summary_json(item) for item in result.items], "pagination": pagination}
+    return _response(200, orjson.dumps(body))
+
+
+@router.get("/{event_id}", summary="Get one event (Attune)")
+async def get_event(
+    event_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    services: ServicesDep,
+    principal: PrincipalDep,
+) -> Response:
+    """One event, or 404 `{"error": "Event with ID 999 not found", "status": 404}`."""
+    event = await services.events.get(principal=principal, event_id=event_id)
+    return _response(200, orjson.dumps({"data": event_json(event)}))

@@ -1,0 +1,110 @@
+"""Reading the event log: one event, or a filtered page with an exact total or a keyset cursor.
+
+Every read applies the tenant and the reader's visibility in SQL, so pages and totals only ever
+count what the reader may see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tidings.domain.access import Permission, Principal, require, visibility_of
+from tidings.domain.cursors import CursorCodec, CursorError, query_scope
+from tidings.domain.errors import FieldProblem, InvalidInput, NotFound
+from tidings.domain.events import Event, EventFilter, EventSummary
+from tidings.domain.json import JSONValue
+from tidings.services.database import Database
+from tidings.storage import events as event_store
+
+
+@dataclass(frozen=True)
+class SummaryPage:
+    """A page of summaries with its exact total, or with the cursor of the next page."""
+
+    items: list[EventSummary]
+    total: int | None
+    next_cursor: str | None
+
+
+class EventQueries:
+    """Read paths over the event log."""
+
+    def __init__(self, db: Database, *, cursors: CursorCodec) -> None:
+        self._db = db
+        self._cursors = cursors
+
+    async def get(self, *, principal: Principal, event_id: int) -> Event:
+        """One event the principal may see, or NotFound (also for other tenants' events)."""
+        require(principal, Permission.EVENTS_READ)
+        async with self._db.read() as conn:
+            event = await event_store.get_event(
+                conn,
+                tenant_id=principal.tenant_id,
+                event_id=event_id,
+                visibility=visibility_of(principal),
+            )
+        if event is None:
+            raise NotFound(f"Event with ID {event_id} not found")
+        return event
+
+    async def summaries(
+        self,
+        *,
+        principal: Principal,
+        flt: EventFilter,
+        page: int,
+        per_page: int,
+        cursor: str | None,
+    ) -> SummaryPage:
+        """A page by number (with an exact total), or after a cursor (no total, no offset)."""
+        require(principal, Permission.EVENTS_LIST)
+        visibility = visibility_of(principal)
+        scope = query_scope(principal.tenant_id, "events", _filter_fingerprint(flt))
+        after = self._position(cursor, scope) if cursor else None
+        async with self._db.read() as conn:
+            items = await event_store.list_event_summaries(
+                conn,
+                tenant_id=principal.tenant_id,
+                flt=flt,
+                visibility=visibility,
+                limit=per_page,
+                offset=0 if after else (page - 1) * per_page,
+                after=after,
+            )
+            total = (
+                None
+                if after
+                else await event_store.count_events(
+                    conn, tenant_id=principal.tenant_id, flt=flt, visibility=visibility
+                )
+            )
+        next_cursor = None
+        if len(items) == per_page:
+            last = items[-1]
+            next_cursor = self._cursors.encode(scope=scope, position=[last.occurred_at, last.id])
+        return SummaryPage(items=items, total=total, next_cursor=next_cursor)
+
+    def _position(self, cursor: str, scope: str) -> tuple[int, int]:
+        try:
+            position = self._cursors.decode(cursor, scope=scope)
+        except CursorError as exc:
+            raise InvalidInput(
+                "Invalid query parameters", [FieldProblem("cursor", str(exc))]
+            ) from None
+        if len(position) != 2:
+            raise InvalidInput("Invalid query parameters", [FieldProblem("cursor", "malformed")])
+        occurred_at, event_id = position
+        if not isinstance(occurred_at, int) or not isinstance(event_id, int):
+            raise InvalidInput("Invalid query parameters", [FieldProblem("cursor", "malformed")])
+        return occurred_at, event_id
+
+
+def _filter_fingerprint(flt: EventFilter) -> dict[str, JSONValue]:
+    return {
+        "type": flt.type,
+        "trigger": flt.trigger_id,
+        "source": flt.source_id,
+        "start": flt.start,
+        "end": flt.end,
+        "request": flt.request_id,
+    }

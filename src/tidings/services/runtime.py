@@ -1,0 +1,90 @@
+"""Wires the services of one process from its settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tidings.domain.clock import Clock
+from tidings.domain.cursors import CursorCodec
+from tidings.services import credentials
+from tidings.services.auth import Authenticator
+from tidings.services.bootstrap import Bootstrapped, bootstrap
+from tidings.services.clock import SystemClock
+from tidings.services.database import Database
+from tidings.services.event_queries import EventQueries
+from tidings.services.identity import IdentityAdmin
+from tidings.services.ingest import Ingestor
+from tidings.settings import Settings
+from tidings.storage.engine import sqlite_url
+
+
+def database_url(settings: Settings) -> str:
+    """The configured PostgreSQL URL, or the embedded SQLite file in the data dir."""
+    if settings.database_url:
+        return settings.database_url
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return sqlite_url(settings.sqlite_path)
+
+
+def open_database(settings: Settings) -> Database:
+    """The database handle for these settings (nothing is connected yet)."""
+    return Database.connect(
+        database_url(settings),
+        pool_size=settings.db_pool_size,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        max_batch=settings.group_commit_max_batch,
+    )
+
+
+@dataclass
+class Services:
+    """Everything the API needs, built once per process."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    auth: Authenticator
+    ingest: Ingestor
+    events: EventQueries
+    identity: IdentityAdmin
+    bootstrapped: Bootstrapped | None = field(default=None)
+
+    @classmethod
+    def build(cls, settings: Settings, *, clock: Clock | None = None) -> Services:
+        """Construct (without starting) the services for `settings`."""
+        clock = clock or SystemClock()
+        db = open_database(settings)
+        secret = credentials.load_or_create_secret(settings.secret_key, settings.data_dir)
+        auth = Authenticator(
+            db,
+            signer=credentials.TokenSigner(secret, ttl_seconds=settings.access_token_ttl_seconds),
+            clock=clock,
+            cache_seconds=settings.principal_cache_seconds,
+            refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
+        )
+        return cls(
+            settings=settings,
+            db=db,
+            clock=clock,
+            auth=auth,
+            ingest=Ingestor(
+                db, clock=clock, idempotency_ttl_seconds=settings.idempotency_ttl_seconds
+            ),
+            events=EventQueries(db, cursors=CursorCodec(credentials.derive_key(secret, "cursor"))),
+            identity=IdentityAdmin(db, clock=clock, on_change=auth.forget),
+        )
+
+    async def start(self) -> None:
+        """Migrate, bootstrap a new database, and start the writers."""
+        await self.db.migrate()
+        self.bootstrapped = await bootstrap(
+            self.db,
+            clock=self.clock,
+            data_dir=self.settings.data_dir,
+            admin_token=self.settings.admin_token,
+        )
+        await self.db.start()
+
+    async def stop(self) -> None:
+        """Drain and close."""
+        await self.db.close()

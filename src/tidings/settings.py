@@ -1,0 +1,83 @@
+"""Process settings, read once from `TIDINGS_*` environment variables and passed in explicitly.
+
+Nothing imports a settings global: the CLI builds one `Settings` and hands it to the app factory,
+the database and the services that need a value from it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob an operator can turn, with the default the embedded install uses."""
+
+    model_config = SettingsConfigDict(env_prefix="TIDINGS_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("tidings-data"))
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://… selects PostgreSQL; unset means SQLite in the data dir.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+    admin_token: str | None = Field(
+        default=None, description="Exact API key given to the bootstrap admin of a new database."
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Signs access tokens and cursors. Generated into the data dir when unset; "
+        "set it explicitly when several nodes share one database.",
+    )
+    access_token_ttl_seconds: int = Field(default=900, ge=30)
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    principal_cache_seconds: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        description="How long a resolved credential is reused; a revocation takes effect after it.",
+    )
+
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        default="FULL",
+        description="FULL survives power loss; NORMAL survives a process crash and is faster.",
+    )
+    db_pool_size: int = Field(default=8, ge=1, le=200)
+    group_commit_max_batch: int = Field(default=512, ge=1, le=10_000)
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_batch_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_batch_events: int = Field(default=1000, ge=1, le=10_000)
+    max_payload_depth: int = Field(default=32, ge=1, le=256)
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+
+    public_api_docs: bool = Field(
+        default=False,
+        description="Serve /openapi.json and /docs without authentication (trusted networks only).",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("postgresql://", "postgresql+asyncpg://", "sqlite")):
+            raise ValueError("must start with postgresql:// or sqlite")
+        return value
+
+    @property
+    def is_postgres(self) -> bool:
+        """True when the configured database is PostgreSQL."""
+        return self.database_url is not None and self.database_url.startswith("postgresql")
+
+    @property
+    def sqlite_path(self) -> Path:
+        """Where the embedded database lives."""
+        return self.data_dir / "tidings.db"

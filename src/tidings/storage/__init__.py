@@ -1,0 +1,1 @@
+"""SQLAlchemy Core storage: functions take a connection, run SQL, return values; never commit."""

@@ -1,0 +1,273 @@
+"""Event rows: insert, fetch, filter, count and page. Every query is scoped to one tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, tuple_
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.domain.access import Visibility
+from tidings.domain.events import (
+    INT_DIMENSIONS,
+    TEXT_DIMENSIONS,
+    Event,
+    EventFilter,
+    EventSummary,
+    NewEvent,
+)
+from tidings.storage.tables import event_access, events, principals
+
+_DIMENSION_COLUMNS = TEXT_DIMENSIONS + INT_DIMENSIONS
+
+
+def _row(
+    tenant_id: int, new: NewEvent, actor_id: int | None, request_id: str | None, now: int
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "type": new.type,
+        "trigger_id": new.trigger_id,
+        "source_id": new.source_id,
+        "source_ref": new.source_ref,
+        "title": new.title,
+        "message": new.message,
+        "payload": new.payload,
+        "payload_keys": len(new.payload),
+        "config": new.config,
+        "links": new.links or None,
+        "related_id": new.related_id,
+        "stakeholders": list(new.stakeholders) or None,
+        "allowed_groups": list(new.allowed_groups) or None,
+        "allowed_roles": list(new.allowed_roles) or None,
+        "restricted": new.restricted,
+        "username": new.username,
+        "actor_id": actor_id,
+        "request_id": request_id,
+        "occurred_at": new.occurred_at if new.occurred_at is not None else now,
+        "recorded_at": now,
+        "updated_at": now,
+        "started_at": new.started_at,
+        "ended_at": new.ended_at,
+    }
+    for name in _DIMENSION_COLUMNS:
+        row[name] = new.dimensions.get(name)
+    return row
+
+
+async def insert_events(
+    conn: AsyncConnection,
+    *,
+    tenant_id: int,
+    new_events: Sequence[NewEvent],
+    actor_id: int | None,
+    request_id: str | None,
+    now: int,
+) -> list[int]:
+    """Insert events in order and return their ids in the same order."""
+    rows = [_row(tenant_id, new, actor_id, request_id, now) for new in new_events]
+    if len(rows) == 1:
+        result = await conn.execute(events.insert().returning(events.c.id), rows[0])
+        ids = [result.scalar_one()]
+    else:
+        result = await conn.execute(
+            events.insert().returning(events.c.id, sort_by_parameter_order=True), rows
+        )
+        ids = [row[0] for row in result]
+    access_rows = [
+        {"event_id": event_id, "kind": kind, "name": name}
+        for event_id, new in zip(ids, new_events, strict=True)
+        if new.restricted
+        for kind, names in (("g", new.allowed_groups), ("r", new.allowed_roles))
+        for name in dict.fromkeys(names)
+    ]
+    if access_rows:
+        await conn.execute(event_access.insert(), access_rows)
+    return ids
+
+
+def visibility_clause(visibility: Visibility) -> ColumnElement[bool] | None:
+    """The SQL form of `access.can_see`, or None when the reader sees everything."""
+    if visibility.sees_all:
+        return None
+    named = []
+    if visibility.groups:
+        named.append(
+            and_(event_access.c.kind == "g", event_access.c.name.in_(sorted(visibility.groups)))
+        )
+    if visibility.roles:
+        named.append(
+            and_(event_access.c.kind == "r", event_access.c.name.in_(sorted(visibility.roles)))
+        )
+    if not named:
+        return events.c.restricted == false()
+    return or_(
+        events.c.restricted == false(),
+        exists().where(event_access.c.event_id == events.c.id, or_(*named)),
+    )
+
+
+def _where(tenant_id: int, flt: EventFilter, visibility: Visibility) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = [events.c.tenant_id == tenant_id]
+    if flt.type is not None:
+        clauses.append(events.c.type == flt.type)
+    if flt.trigger_id is not None:
+        clauses.append(events.c.trigger_id == flt.trigger_id)
+    if flt.source_id is not None:
+        clauses.append(events.c.source_id == flt.source_id)
+    if flt.start is not None:
+        clauses.append(events.c.occurred_at >= flt.start)
+    if flt.end is not None:
+        clauses.append(events.c.occurred_at <= flt.end)
+    if flt.request_id is not None:
+        clauses.append(events.c.request_id == flt.request_id)
+    seen = visibility_clause(visibility)
+    if seen is not None:
+        clauses.append(seen)
+    return clauses
+
+
+async def count_events(
+    conn: AsyncConnection, *, tenant_id: int, flt: EventFilter, visibility: Visibility
+) -> int:
+    """Exact number of events matching the filter that the reader may see."""
+    query = select(func.count()).select_from(events).where(*_where(tenant_id, flt, visibility))
+    return int((await conn.execute(query)).scalar_one())
+
+
+def _page_of_ids(
+    tenant_id: int,
+    flt: EventFilter,
+    visibility: Visibility,
+    *,
+    limit: int,
+    offset: int,
+    after: tuple[int, int] | None,
+) -> Select[tuple[int]]:
+    """Newest first by (occurred_at, id); the index answers it without touching event rows."""
+    clauses = _where(tenant_id, flt, visibility)
+    if after is not None:
+        clauses.append(tuple_(events.c.occurred_at, events.c.id) < tuple_(*after))
+    return (
+        select(events.c.id)
+        .where(*clauses)
+        .order_by(events.c.occurred_at.desc(), events.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+
+
+async def list_event_summaries(
+    conn: AsyncConnection,
+    *,
+    tenant_id: int,
+    flt: EventFilter,
+    visibility: Visibility,
+    limit: int,
+    offset: int = 0,
+    after: tuple[int, int] | None = None,
+) -> list[EventSummary]:
+    """One page of summaries. Deep offsets skip index entries only, then rows are fetched by id."""
+    ids = _page_of_ids(tenant_id, flt, visibility, limit=limit, offset=offset, after=after)
+    page = ids.subquery()
+    query = (
+        select(
+            events.c.id,
+            events.c.type,
+            events.c.trigger_id,
+            events.c.source_id,
+            events.c.source_ref,
+            events.c.payload_keys,
+            events.c.occurred_at,
+            events.c.recorded_at,
+        )
+        .join(page, page.c.id == events.c.id)
+        .order_by(events.c.occurred_at.desc(), events.c.id.desc())
+    )
+    return [
+        EventSummary(
+            id=r.id,
+            type=r.type,
+            trigger_id=r.trigger_id,
+            source_id=r.source_id,
+            source_ref=r.source_ref,
+            has_payload=r.payload_keys > 0,
+            occurred_at=r.occurred_at,
+            recorded_at=r.recorded_at,
+        )
+        for r in await conn.execute(query)
+    ]
+
+
+def _full_select() -> Select[Any]:
+    return select(events, principals.c.locator.label("actor_locator")).outerjoin(
+        principals, principals.c.id == events.c.actor_id
+    )
+
+
+def _event(r: Row[Any]) -> Event:
+    dims: dict[str, str | int] = {}
+    for name in _DIMENSION_COLUMNS:
+        value = getattr(r, name)
+        if value is not None:
+            dims[name] = value
+    return Event(
+        id=r.id,
+        tenant_id=r.tenant_id,
+        type=r.type,
+        payload=r.payload,
+        trigger_id=r.trigger_id,
+        source_id=r.source_id,
+        source_ref=r.source_ref,
+        config=r.config,
+        title=r.title,
+        message=r.message,
+        dimensions=dims,
+        links=r.links or {},
+        related_id=r.related_id,
+        stakeholders=tuple(r.stakeholders or ()),
+        allowed_groups=tuple(r.allowed_groups or ()),
+        allowed_roles=tuple(r.allowed_roles or ()),
+        username=r.username,
+        actor_id=r.actor_id,
+        actor_locator=r.actor_locator,
+        request_id=r.request_id,
+        occurred_at=r.occurred_at,
+        recorded_at=r.recorded_at,
+        updated_at=r.updated_at,
+        started_at=r.started_at,
+        ended_at=r.ended_at,
+    )
+
+
+async def get_event(
+    conn: AsyncConnection, *, tenant_id: int, event_id: int, visibility: Visibility
+) -> Event | None:
+    """One event by id, or None when it is absent, in another tenant, or hidden from the reader."""
+    clauses = [events.c.id == event_id, *_where(tenant_id, EventFilter(), visibility)]
+    row = (await conn.execute(_full_select().where(*clauses))).first()
+    return None if row is None else _event(row)
+
+
+async def list_events(
+    conn: AsyncConnection,
+    *,
+    tenant_id: int,
+    flt: EventFilter,
+    visibility: Visibility,
+    limit: int,
+    offset: int = 0,
+    after: tuple[int, int] | None = None,
+) -> list[Event]:
+    """One page of full events, newest first."""
+    page = _page_of_ids(
+        tenant_id, flt, visibility, limit=limit, offset=offset, after=after
+    ).subquery()
+    query = (
+        _full_select()
+        .join(page, page.c.id == events.c.id)
+        .order_by(events.c.occurred_at.desc(), events.c.id.desc())
+    )
+    return [_event(row) for row in await conn.execute(query)]
