@@ -102,28 +102,35 @@ class BodyLimitMiddleware:
                     await _send_error(send, 413, message)
                     return
         received = 0
+        exceeded = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             msg = await receive()
             if msg["type"] == "http.request":
                 received += len(msg.get("body", b""))
                 if received > limit:
+                    exceeded = True
                     raise BodyTooLarge
             return msg
 
-        started = False
+        answered = False
 
-        async def tracking_send(msg: Message) -> None:
-            nonlocal started
-            if msg["type"] == "http.response.start":
-                started = True
+        async def guarded_send(msg: Message) -> None:
+            # Frameworks may turn a failed body read into their own 400; the 413 wins.
+            nonlocal answered
+            if exceeded:
+                if not answered:
+                    answered = True
+                    await _send_error(send, 413, message)
+                return
+            answered = answered or msg["type"] == "http.response.start"
             await send(msg)
 
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, counting_receive, guarded_send)
         except BodyTooLarge:
-            if not started:
+            if not answered:
                 await _send_error(send, 413, message)
 
 
