@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     max_batch_events: int = Field(default=1000, ge=1, le=10_000)
     max_payload_depth: int = Field(default=32, ge=1, le=256)
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    housekeeping_interval_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How often expired idempotency keys and tokens are purged.",
+    )
 
     public_api_docs: bool = Field(
         default=False,

@@ -226,3 +226,33 @@ async def test_validate_checks_without_storing(
     bad = await client.post("/api/v1/events/validate", headers=admin, json={"trigger_ref": "t t"})
     assert bad.status_code == 400
     assert await _total(client, admin) == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "message"),
+    [
+        (b'{"trigger_ref": "t"}', "text/plain", 415, "Content-Type must be application/json"),
+        (b'{"trigger_ref": "t"}', None, 415, "Content-Type must be application/json"),
+        (b'{"trigger_ref": "t"}', "application/vnd.api+json", 201, None),
+        (b'{"trigger_ref": "t", "payload": {"x": "\\ud800"}}', "application/json", 400, None),
+        (b"", "application/json", 400, "Invalid request data: body: a JSON object is required"),
+        (b"[1, 2]", "application/json", 400, None),
+    ],
+)
+async def test_bodies_must_be_json_objects(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    content: bytes,
+    content_type: str | None,
+    status: int,
+    message: str | None,
+) -> None:
+    headers = dict(admin)
+    if content_type:
+        headers["Content-Type"] = content_type
+    response = await client.post("/api/v1/events", headers=headers, content=content)
+    assert response.status_code == status, response.text
+    if message is not None:
+        assert response.json()["error"] == message
+    if status == 400:
+        assert response.json()["details"][0]["field"] == "body"

@@ -70,6 +70,8 @@ def problems_from_validation(exc: RequestValidationError) -> list[FieldProblem]:
         message = str(err.get("msg", "invalid"))
         if err.get("type") == "json_invalid":
             field, message = "body", "request body is not valid JSON"
+        elif err.get("type") == "missing" and field == "body":
+            message = "a JSON object is required"
         elif err.get("type") == "extra_forbidden":
             message = "unknown field"
         problems.append(FieldProblem(field, message, index))

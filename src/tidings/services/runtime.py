@@ -14,6 +14,7 @@ from tidings.services.database import Database
 from tidings.services.event_queries import EventQueries
 from tidings.services.identity import IdentityAdmin
 from tidings.services.ingest import Ingestor
+from tidings.services.maintenance import Housekeeper
 from tidings.settings import Settings
 from tidings.storage.engine import sqlite_url
 
@@ -47,6 +48,7 @@ class Services:
     ingest: Ingestor
     events: EventQueries
     identity: IdentityAdmin
+    housekeeper: Housekeeper
     bootstrapped: Bootstrapped | None = field(default=None)
 
     @classmethod
@@ -72,6 +74,12 @@ class Services:
             ),
             events=EventQueries(db, cursors=CursorCodec(credentials.derive_key(secret, "cursor"))),
             identity=IdentityAdmin(db, clock=clock, on_change=auth.forget),
+            housekeeper=Housekeeper(
+                db,
+                clock=clock,
+                idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+                interval_seconds=settings.housekeeping_interval_seconds,
+            ),
         )
 
     async def start(self) -> None:
@@ -84,7 +92,9 @@ class Services:
             admin_token=self.settings.admin_token,
         )
         await self.db.start()
+        self.housekeeper.start()
 
     async def stop(self) -> None:
         """Drain and close."""
+        await self.housekeeper.stop()
         await self.db.close()

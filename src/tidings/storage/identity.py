@@ -517,3 +517,11 @@ async def revoke_refresh_family(conn: AsyncConnection, *, family: str, now: int)
         .where(refresh_tokens.c.family == family, refresh_tokens.c.revoked_at.is_(None))
         .values(revoked_at=now)
     )
+
+
+async def purge_refresh_tokens(conn: AsyncConnection, *, expired_before: int) -> int:
+    """Drop refresh tokens that expired before the cutoff; returns how many."""
+    result = await conn.execute(
+        delete(refresh_tokens).where(refresh_tokens.c.expires_at < expired_before)
+    )
+    return int(result.rowcount or 0)

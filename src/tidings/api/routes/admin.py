@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from tidings.api.dependencies import PrincipalDep, ServicesDep
+from tidings.api.routing import JSONRoute
 from tidings.api.schemas.identity import (
     AccountCreate,
     AccountUpdate,
@@ -23,7 +24,7 @@ from tidings.api.schemas.identity import (
 )
 from tidings.domain.access import PrincipalKind
 
-router = APIRouter(prefix="/api/v1", tags=["admin"])
+router = APIRouter(prefix="/api/v1", tags=["admin"], route_class=JSONRoute)
 Name = Annotated[str, Path(min_length=1, max_length=100)]
 
 

@@ -7,10 +7,11 @@ from typing import Any
 from fastapi import APIRouter
 
 from tidings.api.dependencies import PrincipalDep, ServicesDep
+from tidings.api.routing import JSONRoute
 from tidings.api.schemas.identity import LoginRequest, RefreshRequest
 from tidings.services.auth import TokenPair
 
-router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"], route_class=JSONRoute)
 
 
 def _pair(pair: TokenPair) -> dict[str, Any]:

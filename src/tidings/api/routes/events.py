@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.responses import Response
 
 from tidings.api.dependencies import PrincipalDep, RequestIdDep, ServicesDep
+from tidings.api.routing import JSONRoute
 from tidings.api.schemas.events import (
     EventBatchCreate,
     EventCreate,
@@ -24,7 +25,7 @@ from tidings.domain.pagination import total_pages
 from tidings.domain.timestamps import TimestampError, parse_date_or_datetime
 from tidings.services.ingest import IdempotencyClaim
 
-router = APIRouter(prefix="/api/v1/events", tags=["events"])
+router = APIRouter(prefix="/api/v1/events", tags=["events"], route_class=JSONRoute)
 
 MAX_ID = 2**63 - 1
 IdempotencyKey = Annotated[

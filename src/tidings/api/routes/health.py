@@ -7,8 +7,9 @@ from sqlalchemy import text
 from starlette.responses import JSONResponse
 
 from tidings.api.dependencies import ServicesDep
+from tidings.api.routing import JSONRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=JSONRoute)
 
 
 @router.get("/healthz", summary="Liveness: the process is serving")
