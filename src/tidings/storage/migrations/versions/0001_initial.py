@@ -155,7 +155,7 @@ def upgrade() -> None:
             postgresql_where=sa.text("state_project IS NOT NULL"),
         )
         batch_op.create_index(
-            "ix_events_tenant_time", ["tenant_id", "occurred_at", "id"], unique=False
+            "ix_events_tenant_time", ["tenant_id", "occurred_at", "id", "restricted"], unique=False
         )
         batch_op.create_index(
             "ix_events_tenant_trigger_time",
@@ -165,7 +165,9 @@ def upgrade() -> None:
             postgresql_where=sa.text("trigger_id IS NOT NULL"),
         )
         batch_op.create_index(
-            "ix_events_tenant_type_time", ["tenant_id", "type", "occurred_at", "id"], unique=False
+            "ix_events_tenant_type_time",
+            ["tenant_id", "type", "occurred_at", "id", "restricted"],
+            unique=False,
         )
 
     op.create_table(
