@@ -256,3 +256,22 @@ async def test_bodies_must_be_json_objects(
         assert response.json()["error"] == message
     if status == 400:
         assert response.json()["details"][0]["field"] == "body"
+
+
+async def test_an_idempotency_key_is_bound_to_its_caller(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    from tests.api.helpers import bearer, create_service_account
+
+    other = bearer(await create_service_account(client, admin, "other", roles=["writer"]))
+    body = {"trigger_ref": "t"}
+    first = await client.post(
+        "/api/v1/events", headers={**admin, "Idempotency-Key": "k"}, json=body
+    )
+    assert first.status_code == 201
+    # Another caller reusing the key never receives the first caller's answer.
+    second = await client.post(
+        "/api/v1/events", headers={**other, "Idempotency-Key": "k"}, json=body
+    )
+    assert second.status_code == 422
+    assert await _total(client, admin) == 1

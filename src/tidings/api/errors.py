@@ -31,7 +31,11 @@ _REASONS = {
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
     500: "Internal Server Error",
+    503: "Service Unavailable",
 }
+
+
+_HEADERS_FOR = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "1"}}
 
 
 def error_body(status: int, message: str, details: Sequence[FieldProblem] = ()) -> bytes:
@@ -90,7 +94,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(TidingsError)
     async def _tidings(request: Request, exc: TidingsError) -> Response:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = _HEADERS_FOR.get(exc.status)
         return error_response(exc.status, exc.message, exc.details, headers)
 
     @app.exception_handler(RequestValidationError)

@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from tidings.api.errors import error_body
-from tidings.domain.errors import Unauthenticated
+from tidings.domain.errors import Unauthenticated, Unavailable
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -160,6 +160,9 @@ class AuthenticationMiddleware:
             principal = await scope["app"].state.services.auth.authenticate(credential)
         except Unauthenticated as exc:
             await _send_error(send, 401, exc.message, challenge)
+            return
+        except Unavailable as exc:
+            await _send_error(send, 503, exc.message, [(b"retry-after", b"1")])
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)

@@ -77,3 +77,10 @@ class IdempotencyMismatch(TidingsError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, 422)
+
+
+class Unavailable(TidingsError):
+    """The database cannot be reached or stayed busy past its timeout (503, retryable)."""
+
+    def __init__(self, message: str = "Database unavailable, retry later") -> None:
+        super().__init__(message, 503)

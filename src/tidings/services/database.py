@@ -6,13 +6,47 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tidings.domain.errors import Unavailable
 from tidings.services.group_commit import GroupCommitter, Work
 from tidings.storage import migrate
 from tidings.storage.engine import Engines, create_engines
 
 T = TypeVar("T")
+
+# SQLite's busy and I/O conditions; other OperationalErrors ("no such table") are bugs.
+_SQLITE_UNAVAILABLE = (
+    "database is locked",
+    "disk i/o error",
+    "unable to open",
+    "database or disk is full",
+)
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether `error` means the database is unreachable or busy, rather than a bug."""
+    if isinstance(error, OSError | TimeoutError | sa_exc.TimeoutError):
+        return True
+    if isinstance(error, sa_exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        text = str(error.orig).lower()
+        return isinstance(error, sa_exc.OperationalError) and any(
+            marker in text for marker in _SQLITE_UNAVAILABLE
+        )
+    return False
+
+
+@asynccontextmanager
+async def _outages_as_unavailable() -> AsyncIterator[None]:
+    try:
+        yield
+    except Exception as error:
+        if is_outage(error):
+            raise Unavailable() from error
+        raise
 
 
 class Database:
@@ -56,7 +90,7 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only snapshot: a page and its total are counted from the same state."""
-        async with self.engines.reader.connect() as conn:
+        async with _outages_as_unavailable(), self.engines.reader.connect() as conn:
             if self.dialect == "postgresql":
                 await conn.execution_options(isolation_level="REPEATABLE READ")
             async with conn.begin():
@@ -65,9 +99,10 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction of its own, for operations off the ingest hot path."""
-        async with self.engines.writer.begin() as conn:
+        async with _outages_as_unavailable(), self.engines.writer.begin() as conn:
             yield conn
 
     async def write(self, work: Work[T]) -> T:
         """Run `work` in a shared, group-committed transaction; returns after the commit."""
-        return await self.committer.submit(work)
+        async with _outages_as_unavailable():
+            return await self.committer.submit(work)

@@ -249,25 +249,3 @@ async def get_event(
     clauses = [events.c.id == event_id, *_where(tenant_id, EventFilter(), visibility)]
     row = (await conn.execute(_full_select().where(*clauses))).first()
     return None if row is None else _event(row)
-
-
-async def list_events(
-    conn: AsyncConnection,
-    *,
-    tenant_id: int,
-    flt: EventFilter,
-    visibility: Visibility,
-    limit: int,
-    offset: int = 0,
-    after: tuple[int, int] | None = None,
-) -> list[Event]:
-    """One page of full events, newest first."""
-    page = _page_of_ids(
-        tenant_id, flt, visibility, limit=limit, offset=offset, after=after
-    ).subquery()
-    query = (
-        _full_select()
-        .join(page, page.c.id == events.c.id)
-        .order_by(events.c.occurred_at.desc(), events.c.id.desc())
-    )
-    return [_event(row) for row in await conn.execute(query)]

@@ -18,7 +18,7 @@ from tidings.api.schemas.events import (
     summary_json,
     to_new_event,
 )
-from tidings.domain.access import Permission, require
+from tidings.domain.access import Permission, Principal, require
 from tidings.domain.errors import FieldProblem, InvalidInput
 from tidings.domain.events import Event, EventFilter, NewEvent, materialize
 from tidings.domain.pagination import total_pages
@@ -48,10 +48,13 @@ def _response(status: int, body: bytes, *, replayed: bool = False) -> Response:
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
-async def _claim(request: Request, key: str | None) -> IdempotencyClaim | None:
+async def _claim(
+    request: Request, principal: Principal, key: str | None
+) -> IdempotencyClaim | None:
+    """Bind the key to this caller, method, path and body: any difference is a new request."""
     if key is None:
         return None
-    digest = hashlib.sha256(request.method.encode() + request.url.path.encode() + b"\n")
+    digest = hashlib.sha256(f"{principal.locator}\n{request.method}\n{request.url.path}\n".encode())
     digest.update(await request.body())
     return IdempotencyClaim(key=key, fingerprint=digest.hexdigest())
 
@@ -93,7 +96,7 @@ async def create_event(
         new_events=new_events,
         request_id=request_id,
         render=lambda stored: _json(201, {"data": event_json(stored[0])}),
-        claim=await _claim(request, idempotency_key),
+        claim=await _claim(request, principal, idempotency_key),
     )
     return _response(outcome.status_code, outcome.body, replayed=outcome.replayed)
 
@@ -126,7 +129,7 @@ async def create_events(
         new_events=new_events,
         request_id=request_id,
         render=lambda stored: _json(201, {"data": [event_json(e) for e in stored]}),
-        claim=await _claim(request, idempotency_key),
+        claim=await _claim(request, principal, idempotency_key),
     )
     return _response(outcome.status_code, outcome.body, replayed=outcome.replayed)
 
