@@ -1,8 +1,8 @@
 """Fixtures shared by every suite: a fresh database per test on SQLite and on PostgreSQL.
 
 PostgreSQL tests share one migrated database per session and empty it (TRUNCATE … RESTART
-IDENTITY) before each test: a few milliseconds, where CREATE DATABASE costs ~400 ms here. When `CI` is set, an unreachable
-PostgreSQL fails the run instead of skipping its half of the suite.
+IDENTITY) before each test: a few milliseconds, where CREATE DATABASE costs ~400 ms here.
+When `CI` is set, an unreachable PostgreSQL fails the run instead of skipping its half of the suite.
 """
 
 from __future__ import annotations
