@@ -27,7 +27,12 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
 
     admin_token: str | None = Field(
-        default=None, description="Exact API key given to the bootstrap admin of a new database."
+        default=None,
+        min_length=16,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_\-]+$",
+        description="Exact API key given to the bootstrap admin of a new database "
+        "(16-200 letters, digits, _ or -).",
     )
     secret_key: str | None = Field(
         default=None,
@@ -73,8 +78,10 @@ class Settings(BaseSettings):
     def _known_scheme(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        if not value.startswith(("postgresql://", "postgresql+asyncpg://", "sqlite")):
-            raise ValueError("must start with postgresql:// or sqlite")
+        if not value.startswith(
+            ("postgresql://", "postgresql+asyncpg://", "sqlite://", "sqlite+aiosqlite://")
+        ):
+            raise ValueError("must start with postgresql:// or sqlite:///")
         return value
 
     @property

@@ -170,3 +170,60 @@ async def test_self_service(client: httpx.AsyncClient, admin: dict[str, str]) ->
     stolen = await client.delete(f"/api/v1/tokens/{admin_keys[0]['id']}", headers=key)
     assert stolen.status_code == 403
     assert (await client.delete("/api/v1/accounts/admin", headers=admin)).status_code == 400
+
+
+async def test_service_accounts_have_no_password(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    created = await client.post("/api/v1/service-accounts", headers=admin, json={"name": "svc"})
+    assert created.json()["data"]["has_password"] is False
+    read = await client.get("/api/v1/accounts/svc", headers=admin)
+    assert read.json()["data"]["has_password"] is False
+
+
+async def test_an_admin_cannot_lock_itself_out(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    changes: list[dict[str, object]] = [{"roles": []}, {"is_active": False}]
+    for change in changes:
+        response = await client.patch("/api/v1/accounts/admin", headers=admin, json=change)
+        assert response.status_code == 400
+        assert response.json()["error"] == (
+            "Invalid request data: name: "
+            "an account cannot change its own roles or deactivate itself"
+        )
+    assert (await client.get("/api/v1/users", headers=admin)).status_code == 200
+
+
+async def test_role_changes_bump_updated(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    created = (
+        await client.post("/api/v1/service-accounts", headers=admin, json={"name": "svc"})
+    ).json()
+    changed = await client.patch("/api/v1/accounts/svc", headers=admin, json={"roles": ["reader"]})
+    assert changed.json()["data"]["updated"] > created["data"]["updated"]
+
+
+async def test_a_new_password_ends_old_sessions(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    old, new = "the first password", "the second password"
+    await client.post(
+        "/api/v1/users", headers=admin, json={"name": "carol", "password": old, "roles": ["reader"]}
+    )
+    tokens = (
+        await client.post("/api/v1/auth/login", json={"username": "carol", "password": old})
+    ).json()["data"]
+    me = bearer(tokens["access_token"])
+    assert (
+        await client.patch("/api/v1/accounts/carol", headers=me, json={"password": new})
+    ).status_code == 200
+    refreshed = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
+    assert refreshed.status_code == 401
+    assert (
+        await client.post("/api/v1/auth/login", json={"username": "carol", "password": old})
+    ).status_code == 401
+    assert (
+        await client.post("/api/v1/auth/login", json={"username": "carol", "password": new})
+    ).status_code == 200

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from tidings.domain.errors import FieldProblem, TidingsError
+from tidings.domain.errors import FieldProblem, TidingsError, describe
 
 log = structlog.get_logger(__name__)
 
@@ -71,7 +71,7 @@ def problems_from_validation(exc: RequestValidationError) -> list[FieldProblem]:
             index = loc[1]
             loc = loc[2:]
         field = ".".join(str(p) for p in loc) or "body"
-        message = str(err.get("msg", "invalid"))
+        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         if err.get("type") == "json_invalid":
             field, message = "body", "request body is not valid JSON"
         elif err.get("type") == "missing" and field == "body":
@@ -80,13 +80,6 @@ def problems_from_validation(exc: RequestValidationError) -> list[FieldProblem]:
             message = "unknown field"
         problems.append(FieldProblem(field, message, index))
     return problems
-
-
-def _summary(problems: list[FieldProblem], location: str) -> str:
-    first = problems[0]
-    where = f"events[{first.index}]." if first.index is not None else ""
-    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    return f"Invalid {location}: {where}{first.field}: {first.message}{more}"
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -100,9 +93,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         problems = problems_from_validation(exc)
-        in_query = any(err.get("loc", ("",))[0] in ("query", "path") for err in exc.errors())
-        location = "query parameters" if in_query else "request data"
-        return error_response(400, _summary(problems, location), problems)
+        where = {err.get("loc", ("",))[0] for err in exc.errors()}
+        location = (
+            "path parameters"
+            if "path" in where
+            else "query parameters"
+            if "query" in where
+            else "request data"
+        )
+        return error_response(400, describe(problems, location), problems)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:

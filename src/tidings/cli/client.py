@@ -42,9 +42,17 @@ def _token(token: str | None) -> str:
     raise typer.Exit(2)
 
 
-def call(method: str, url: str, path: str, token: str | None, **kwargs: Any) -> Any:
+def call(
+    method: str,
+    url: str,
+    path: str,
+    token: str | None,
+    *,
+    headers: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> Any:
     """Send one request; print the error body and exit non-zero on failure."""
-    headers = {"Authorization": f"Bearer {_token(token)}"}
+    headers = {**(headers or {}), "Authorization": f"Bearer {_token(token)}"}
     try:
         response = httpx.request(
             method, url.rstrip("/") + path, headers=headers, timeout=30, **kwargs
@@ -140,6 +148,9 @@ def list_events(
         )
     out.print(table)
     p = answer["pagination"]
+    if not p["total_items"]:
+        out.print("No events match.")
+        return
     out.print(f"page {p['page']} of {p['total_pages']} ({p['total_items']} events)")
 
 

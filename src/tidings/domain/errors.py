@@ -37,11 +37,26 @@ class TidingsError(Exception):
         return self.message
 
 
+def describe(problems: list[FieldProblem], location: str = "request data") -> str:
+    """One line naming the first problem, for an error body's `error` field."""
+    if not problems:
+        return f"Invalid {location}"
+    first = problems[0]
+    where = f"events[{first.index}]." if first.index is not None else ""
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"Invalid {location}: {where}{first.field}: {first.message}{more}"
+
+
 class InvalidInput(TidingsError):
     """The request is malformed or breaks a documented limit (400)."""
 
     def __init__(self, message: str, details: list[FieldProblem] | None = None) -> None:
         super().__init__(message, 400, details or [])
+
+    @classmethod
+    def of(cls, *problems: FieldProblem, location: str = "request data") -> InvalidInput:
+        """An error whose message names the first of `problems`."""
+        return cls(describe(list(problems), location), list(problems))
 
 
 class Unauthenticated(TidingsError):

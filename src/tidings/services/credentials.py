@@ -74,7 +74,7 @@ def load_or_create_secret(configured: str | None, data_dir: Path) -> bytes:
     path = data_dir / "secret-key"
     if path.exists():
         return path.read_text().strip().encode()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     value = secrets.token_urlsafe(48)
     write_private_file(path, value + "\n")
     return value.encode()

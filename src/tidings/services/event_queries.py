@@ -88,14 +88,14 @@ class EventQueries:
         try:
             position = self._cursors.decode(cursor, scope=scope)
         except CursorError as exc:
-            raise InvalidInput(
-                "Invalid query parameters", [FieldProblem("cursor", str(exc))]
+            raise InvalidInput.of(
+                FieldProblem("cursor", str(exc)), location="query parameters"
             ) from None
         if len(position) != 2:
-            raise InvalidInput("Invalid query parameters", [FieldProblem("cursor", "malformed")])
+            raise InvalidInput.of(FieldProblem("cursor", "malformed"), location="query parameters")
         occurred_at, event_id = position
         if not isinstance(occurred_at, int) or not isinstance(event_id, int):
-            raise InvalidInput("Invalid query parameters", [FieldProblem("cursor", "malformed")])
+            raise InvalidInput.of(FieldProblem("cursor", "malformed"), location="query parameters")
         return occurred_at, event_id
 
 

@@ -69,7 +69,7 @@ class NewTenant:
 def _check_name(field: str, name: str) -> None:
     problem = name_problem(name)
     if problem:
-        raise InvalidInput("Invalid request data", [FieldProblem(field, problem)])
+        raise InvalidInput.of(FieldProblem(field, problem))
 
 
 class IdentityAdmin:
@@ -133,11 +133,10 @@ class IdentityAdmin:
         if kind is PrincipalKind.USER:
             problem = "is required for a user" if password is None else password_problem(password)
             if problem:
-                raise InvalidInput("Invalid request data", [FieldProblem("password", problem)])
+                raise InvalidInput.of(FieldProblem("password", problem))
         elif password is not None:
-            raise InvalidInput(
-                "Invalid request data",
-                [FieldProblem("password", "service accounts use API keys, not passwords")],
+            raise InvalidInput.of(
+                FieldProblem("password", "service accounts use API keys, not passwords")
             )
         password_hash = await credentials.hash_password(password) if password else None
         async with self._changing(f"Account '{name}'") as conn:
@@ -191,11 +190,16 @@ class IdentityAdmin:
         is_self = principal.name == name
         if not is_self or roles is not None or groups is not None or is_active is not None:
             require(principal, Permission.ADMIN)
+        if is_self and (roles is not None or is_active is False):
+            # Otherwise the last admin could lock everyone out of the tenant.
+            raise InvalidInput.of(
+                FieldProblem("name", "an account cannot change its own roles or deactivate itself")
+            )
         values: dict[str, object] = {}
         if password is not None:
             problem = password_problem(password)
             if problem:
-                raise InvalidInput("Invalid request data", [FieldProblem("password", problem)])
+                raise InvalidInput.of(FieldProblem("password", problem))
             values["password_hash"] = await credentials.hash_password(password)
         if display_name is not None:
             values["display_name"] = display_name
@@ -204,14 +208,14 @@ class IdentityAdmin:
         async with self._changing(f"Account '{name}'") as conn:
             account = await self._account(conn, principal, name)
             if password is not None and account.kind is PrincipalKind.SERVICE:
-                raise InvalidInput(
-                    "Invalid request data",
-                    [FieldProblem("password", "service accounts use API keys, not passwords")],
+                raise InvalidInput.of(
+                    FieldProblem("password", "service accounts use API keys, not passwords")
                 )
-            if values:
-                await store.update_account(
-                    conn, account_id=account.id, now=self._clock.now_ns(), **values
-                )
+            now = self._clock.now_ns()
+            # Every change bumps `updated`, also one that only touches roles or groups.
+            await store.update_account(conn, account_id=account.id, now=now, **values)
+            if password is not None:  # a new password ends every session of the old one
+                await store.revoke_refresh_tokens_of(conn, account_id=account.id, now=now)
             if roles is not None:
                 ids = await self._role_ids(conn, principal, roles)
                 await store.set_account_roles(conn, account_id=account.id, role_ids=ids)
@@ -225,9 +229,7 @@ class IdentityAdmin:
         """Remove an account and everything that authenticates as it."""
         require(principal, Permission.ADMIN)
         if principal.name == name:
-            raise InvalidInput(
-                "Invalid request data", [FieldProblem("name", "an account cannot delete itself")]
-            )
+            raise InvalidInput.of(FieldProblem("name", "an account cannot delete itself"))
         async with self._changing(f"Account '{name}'") as conn:
             account = await self._account(conn, principal, name)
             await store.delete_account(conn, account_id=account.id)
@@ -251,7 +253,7 @@ class IdentityAdmin:
             if (p := check_permission_name(perm))
         ]
         if problems:
-            raise InvalidInput("Invalid request data", problems)
+            raise InvalidInput.of(*problems)
         if Permission.SYSTEM_ADMIN.value in permissions and not principal.is_system_admin:
             raise Forbidden("Only system admins can grant 'system:admin'")
         async with self._changing(f"Role '{name}'") as conn:
@@ -421,10 +423,7 @@ class IdentityAdmin:
         found = await store.find_roles(conn, tenant_id=principal.tenant_id, names=wanted)
         missing = sorted(set(wanted) - {r.name for r in found})
         if missing:
-            raise InvalidInput(
-                "Invalid request data",
-                [FieldProblem("roles", f"no such role: {', '.join(missing)}")],
-            )
+            raise InvalidInput.of(FieldProblem("roles", f"no such role: {', '.join(missing)}"))
         if not principal.is_system_admin and any(
             Permission.SYSTEM_ADMIN.value in r.permissions for r in found
         ):
@@ -438,9 +437,7 @@ class IdentityAdmin:
         for name in sorted(set(names)):
             group = await store.find_group(conn, tenant_id=principal.tenant_id, name=name)
             if group is None:
-                raise InvalidInput(
-                    "Invalid request data", [FieldProblem("groups", f"no such group: {name}")]
-                )
+                raise InvalidInput.of(FieldProblem("groups", f"no such group: {name}"))
             ids.append(group.id)
         return ids
 

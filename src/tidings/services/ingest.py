@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.access import Permission, Principal, require
@@ -102,7 +103,14 @@ class Ingestor:
                 )
             return IngestOutcome(status_code, body, replayed=False, events=tuple(stored))
 
-        return await self._db.write(work)
+        try:
+            return await self._db.write(work)
+        except IntegrityError:
+            if claim is None:
+                raise
+            # Another node stored the same key between our lookup and our insert (PostgreSQL).
+            # Its transaction has committed now, so a second attempt replays its answer.
+            return await self._db.write(work)
 
     async def _replay(
         self, conn: AsyncConnection, tenant_id: int, claim: IdempotencyClaim, now: int

@@ -23,7 +23,7 @@ def database_url(settings: Settings) -> str:
     """The configured PostgreSQL URL, or the embedded SQLite file in the data dir."""
     if settings.database_url:
         return settings.database_url
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     return sqlite_url(settings.sqlite_path)
 
 

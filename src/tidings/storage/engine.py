@@ -44,6 +44,8 @@ def async_url(url: str) -> str:
     """Pick the async driver for a database URL."""
     if url.startswith("postgresql://"):
         return "postgresql+asyncpg://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite://"):
+        return "sqlite+aiosqlite://" + url.removeprefix("sqlite://")
     return url
 
 

@@ -69,7 +69,7 @@ async def list_tenants(conn: AsyncConnection) -> list[Tenant]:
 
 # --- accounts ------------------------------------------------------------------------------------
 
-_ACCOUNT_COLUMNS = (
+_ACCOUNT_COLUMNS: tuple[Any, ...] = (
     principals.c.id,
     principals.c.tenant_id,
     principals.c.locator,
@@ -77,7 +77,7 @@ _ACCOUNT_COLUMNS = (
     principals.c.name,
     principals.c.display_name,
     principals.c.is_active,
-    principals.c.password_hash.isnot(None).label("has_password"),
+    principals.c.password_hash,
     principals.c.created_at,
     principals.c.updated_at,
 )
@@ -92,7 +92,8 @@ def _account(r: Row[Any]) -> Account:
         name=r.name,
         display_name=r.display_name,
         is_active=bool(r.is_active),
-        has_password=bool(r.has_password),
+        # Computed here: SQLite 3.40 evaluates `password_hash IS NOT NULL` wrongly in RETURNING.
+        has_password=r.password_hash is not None,
         created_at=r.created_at,
         updated_at=r.updated_at,
     )
@@ -508,6 +509,15 @@ async def mark_refresh_token_used(conn: AsyncConnection, *, token_id: int, now: 
         .values(used_at=now)
     )
     return bool(result.rowcount)
+
+
+async def revoke_refresh_tokens_of(conn: AsyncConnection, *, account_id: int, now: int) -> None:
+    """Revoke every refresh token an account holds (after a password change)."""
+    await conn.execute(
+        update(refresh_tokens)
+        .where(refresh_tokens.c.principal_id == account_id, refresh_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
 
 
 async def revoke_refresh_family(conn: AsyncConnection, *, family: str, now: int) -> None:

@@ -33,7 +33,8 @@ metadata = MetaData(
     }
 )
 
-# SQLite only makes INTEGER PRIMARY KEY an alias of the rowid (and so auto-incrementing).
+# SQLite only makes INTEGER PRIMARY KEY an alias of the rowid (and so auto-incrementing); tables
+# are declared with `sqlite_autoincrement`, so an id is never reused after a delete (as on PG).
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 Json = JSON().with_variant(JSONB(), "postgresql")
 Nanos = BigInteger
@@ -45,6 +46,7 @@ tenants = Table(
     Column("locator", String(36), nullable=False, unique=True),
     Column("name", String(100), nullable=False, unique=True),
     Column("created_at", Nanos, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 principals = Table(
@@ -61,6 +63,7 @@ principals = Table(
     Column("created_at", Nanos, nullable=False),
     Column("updated_at", Nanos, nullable=False),
     UniqueConstraint("tenant_id", "name"),
+    sqlite_autoincrement=True,
 )
 
 roles = Table(
@@ -74,6 +77,7 @@ roles = Table(
     Column("builtin", Boolean, nullable=False, server_default=text("false")),
     Column("created_at", Nanos, nullable=False),
     UniqueConstraint("tenant_id", "name"),
+    sqlite_autoincrement=True,
 )
 
 principal_roles = Table(
@@ -97,6 +101,7 @@ groups = Table(
     Column("description", Text, nullable=True),
     Column("created_at", Nanos, nullable=False),
     UniqueConstraint("tenant_id", "name"),
+    sqlite_autoincrement=True,
 )
 
 group_members = Table(
@@ -126,6 +131,7 @@ api_keys = Table(
     Column("expires_at", Nanos, nullable=True),
     Column("revoked_at", Nanos, nullable=True),
     Index(None, "tenant_id", "principal_id"),
+    sqlite_autoincrement=True,
 )
 
 refresh_tokens = Table(
@@ -143,6 +149,7 @@ refresh_tokens = Table(
     Column("used_at", Nanos, nullable=True),
     Column("revoked_at", Nanos, nullable=True),
     Index(None, "family"),
+    sqlite_autoincrement=True,
 )
 
 events = Table(
@@ -244,6 +251,7 @@ events = Table(
         sqlite_where=text("state_project IS NOT NULL"),
         postgresql_where=text("state_project IS NOT NULL"),
     ),
+    sqlite_autoincrement=True,
 )
 
 # One row per group or role named by a restricted event, so visibility is an indexed EXISTS.

@@ -68,9 +68,7 @@ def _convert(bodies: list[EventCreate], max_depth: int, indexed: bool) -> list[N
         if new is not None:
             converted.append(new)
     if problems:
-        first = problems[0]
-        where = f"events[{first.index}]." if first.index is not None else ""
-        raise InvalidInput(f"Invalid request data: {where}{first.field}: {first.message}", problems)
+        raise InvalidInput.of(*problems)
     return converted
 
 
@@ -119,9 +117,8 @@ async def create_events(
     require(principal, Permission.EVENTS_WRITE)
     limit = services.settings.max_batch_events
     if len(body.events) > limit:
-        raise InvalidInput(
-            f"Invalid request data: a batch holds at most {limit} events, got {len(body.events)}",
-            [FieldProblem("events", f"at most {limit} items")],
+        raise InvalidInput.of(
+            FieldProblem("events", f"a batch holds at most {limit} events, got {len(body.events)}")
         )
     new_events = _convert(body.events, services.settings.max_payload_depth, indexed=True)
     outcome = await services.ingest.ingest(
@@ -161,9 +158,7 @@ def _time(name: str, value: str | None, *, end: bool) -> int | None:
     try:
         return parse_date_or_datetime(value, end_of_day=end)
     except TimestampError as exc:
-        raise InvalidInput(
-            f"Invalid query parameters: {name}: {exc}", [FieldProblem(name, str(exc))]
-        ) from None
+        raise InvalidInput.of(FieldProblem(name, str(exc)), location="query parameters") from None
 
 
 @router.get("", summary="List events (Attune)")
@@ -194,9 +189,9 @@ async def list_events(
         end=_time("end", end, end=True),
     )
     if cursor is not None and page != 1:
-        raise InvalidInput(
-            "Invalid query parameters: use either page or cursor, not both",
-            [FieldProblem("cursor", "cannot be combined with page")],
+        raise InvalidInput.of(
+            FieldProblem("cursor", "use either page or cursor, not both"),
+            location="query parameters",
         )
     result = await services.events.summaries(
         principal=principal, flt=flt, page=page, per_page=per_page, cursor=cursor

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tenants")),
         sa.UniqueConstraint("locator", name=op.f("uq_tenants_locator")),
         sa.UniqueConstraint("name", name=op.f("uq_tenants_name")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "events",
@@ -111,6 +112,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index(
@@ -190,6 +192,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_groups")),
         sa.UniqueConstraint("tenant_id", "name", name=op.f("uq_groups_tenant_id_name")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "idempotency_keys",
@@ -233,6 +236,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_principals")),
         sa.UniqueConstraint("locator", name=op.f("uq_principals_locator")),
         sa.UniqueConstraint("tenant_id", "name", name=op.f("uq_principals_tenant_id_name")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "roles",
@@ -260,6 +264,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_roles")),
         sa.UniqueConstraint("tenant_id", "name", name=op.f("uq_roles_tenant_id_name")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "api_keys",
@@ -291,6 +296,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("key_hash", name=op.f("uq_api_keys_key_hash")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.create_index(
@@ -378,6 +384,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_refresh_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_refresh_tokens_token_hash")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("refresh_tokens", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_refresh_tokens_family"), ["family"], unique=False)

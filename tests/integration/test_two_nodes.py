@@ -1,0 +1,58 @@
+"""Two nodes on one database: ids never reused, and idempotency holds across nodes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import delete
+
+from tests.conftest import ADMIN_TOKEN
+from tidings.api.app import create_app
+from tidings.services.runtime import Services
+from tidings.settings import Settings
+from tidings.storage.tables import events
+
+HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+async def second_node(settings: Settings, services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    """Another process's worth of services on the same database (the first is `services`)."""
+    node = Services.build(settings)
+    await node.start()
+    app = create_app(node, manage_lifecycle=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b") as c:
+        yield c
+    await node.stop()
+
+
+async def test_one_key_on_two_nodes_stores_one_event(
+    client: httpx.AsyncClient, second_node: httpx.AsyncClient
+) -> None:
+    headers = {**HEADERS, "Idempotency-Key": "shared-key"}
+    body = {"trigger_ref": "t", "payload": {"n": 1}}
+    answers = await asyncio.gather(
+        *(
+            (client if i % 2 else second_node).post("/api/v1/events", headers=headers, json=body)
+            for i in range(20)
+        )
+    )
+    assert [a.status_code for a in answers] == [201] * 20
+    assert len({a.json()["data"]["id"] for a in answers}) == 1
+    listed = (await client.get("/api/v1/events", headers=HEADERS)).json()
+    assert listed["pagination"]["total_items"] == 1
+
+
+async def test_ids_are_never_reused_after_a_delete(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    first = (await client.post("/api/v1/events", headers=HEADERS, json={"trigger_ref": "t"})).json()
+    async with services.db.transaction() as conn:
+        await conn.execute(delete(events).where(events.c.id == first["data"]["id"]))
+    second = (
+        await client.post("/api/v1/events", headers=HEADERS, json={"trigger_ref": "t"})
+    ).json()
+    assert second["data"]["id"] == first["data"]["id"] + 1
