@@ -129,11 +129,12 @@ async def test_concurrent_retries_with_one_key_store_once(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({}, "body"),
-        ({"payload": {}}, "body"),
-        ({"trigger_ref": ""}, "body"),
+        ({}, "trigger_ref"),
+        ({"payload": {}}, "trigger_ref"),
+        ({"trigger_ref": ""}, "trigger_ref"),
         ({"trigger_ref": "has space"}, "trigger_ref"),
-        ({"trigger_ref": "a", "type": "b"}, "body"),
+        ({"type": "has space"}, "trigger_ref"),
+        ({"trigger_ref": "a", "type": "b"}, "trigger_ref"),
         ({"trigger_ref": "t", "payload": "text"}, "payload"),
         ({"trigger_ref": "t", "payload": [1]}, "payload"),
         ({"trigger_ref": "t", "priority": "high"}, "priority"),

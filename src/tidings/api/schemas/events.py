@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from tidings.domain.errors import FieldProblem
 from tidings.domain.events import (
@@ -35,12 +42,15 @@ class EventCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
+    # `type` comes first so the check of `trigger_ref` can see it.
+    type: str | None = Field(default=None, description="Alias of trigger_ref.")
     trigger_ref: str | None = Field(
         default=None,
-        description=f"The event's type, e.g. core.webhook_received ({TYPE_RULE}).",
+        validate_default=True,
+        description=f"The event's type, e.g. core.webhook_received ({TYPE_RULE}). Required, "
+        "or given as `type`.",
         examples=["core.webhook_received"],
     )
-    type: str | None = Field(default=None, description="Alias of trigger_ref.")
     trigger: int | None = Field(
         default=None, ge=1, le=2**63 - 1, description="Optional trigger id."
     )
@@ -79,13 +89,18 @@ class EventCreate(BaseModel):
     started_at: str | None = None
     ended_at: str | None = None
 
-    @model_validator(mode="after")
-    def _one_type(self) -> EventCreate:
-        if self.trigger_ref and self.type and self.trigger_ref != self.type:
+    @field_validator("trigger_ref")
+    @classmethod
+    def _one_type(cls, value: str | None, info: ValidationInfo) -> str:
+        alias = info.data.get("type")
+        if value and alias and value != alias:
             raise ValueError("trigger_ref and type are aliases and must not differ")
-        if not (self.trigger_ref or self.type):
-            raise ValueError("trigger_ref (or its alias type) is required")
-        return self
+        chosen = value or alias
+        if not chosen:
+            raise ValueError("is required (or give its alias `type`)")
+        if not TYPE_PATTERN.match(chosen):
+            raise ValueError(f"must be {TYPE_RULE}")
+        return str(chosen)
 
 
 class EventBatchCreate(BaseModel):
@@ -116,9 +131,7 @@ def to_new_event(
 ) -> tuple[NewEvent | None, list[FieldProblem]]:
     """Check what pydantic cannot (type shape, nesting depth, timestamps) and build the event."""
     problems: list[FieldProblem] = []
-    event_type = body.trigger_ref or body.type or ""
-    if not TYPE_PATTERN.match(event_type):
-        problems.append(FieldProblem("trigger_ref", f"must be {TYPE_RULE}", index))
+    event_type = body.trigger_ref or ""  # the validator resolved the alias and checked it
     for name, doc in (("payload", body.payload), ("config", body.config)):
         if doc is not None and depth_exceeds(doc, max_depth):
             problems.append(FieldProblem(name, f"nests deeper than {max_depth} levels", index))
