@@ -8,7 +8,7 @@ from tidings.domain.access import Visibility
 from tidings.domain.events import EventFilter, NewEvent
 from tidings.services.runtime import Services
 from tidings.storage import events as event_store
-from tidings.storage import identity as identity_store
+from tidings.storage import tenants as tenant_store
 
 ALL = Visibility(sees_all=True, groups=frozenset(), roles=frozenset())
 NOBODY = Visibility(sees_all=False, groups=frozenset(), roles=frozenset())
@@ -164,7 +164,7 @@ async def test_visibility_applies_to_get_list_and_count(services: Services) -> N
 
 async def test_tenants_never_see_each_other(services: Services) -> None:
     async with services.db.transaction() as conn:
-        other = await identity_store.insert_tenant(
+        other = await tenant_store.insert_tenant(
             conn, locator="00000000-0000-0000-0000-000000000002", name="other", now=1
         )
     [theirs] = await _store(services, [NewEvent(type="t")], tenant_id=other.id)

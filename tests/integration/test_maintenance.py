@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from tidings.domain.timestamps import NS_PER_SECOND
 from tidings.services.maintenance import Purged, purge_expired
 from tidings.services.runtime import Services
+from tidings.storage import credentials as credential_store
 from tidings.storage import idempotency as idempotency_store
-from tidings.storage import identity as identity_store
 from tidings.storage.tables import idempotency_keys, refresh_tokens
 
 HOUR = 3600 * NS_PER_SECOND
@@ -38,7 +38,7 @@ async def test_purge_removes_only_what_expired(services: Services) -> None:
                 now=now - age,
             )
         for name, expires in (("expired", now - 1), ("valid", now + HOUR)):
-            await identity_store.insert_refresh_token(
+            await credential_store.insert_refresh_token(
                 conn,
                 tenant_id=1,
                 principal_id=1,

@@ -20,7 +20,9 @@ from tidings.domain.identity import Account
 from tidings.domain.timestamps import NS_PER_SECOND
 from tidings.services import credentials
 from tidings.services.database import Database
-from tidings.storage import identity as identity_store
+from tidings.storage import accounts as account_store
+from tidings.storage import credentials as credential_store
+from tidings.storage import tenants as tenant_store
 
 _CACHE_LIMIT = 10_000
 
@@ -82,14 +84,14 @@ class Authenticator:
         self._cache.clear()
 
     async def _principal_by_key(self, conn: AsyncConnection, key_hash: str) -> Principal:
-        key = await identity_store.find_api_key(conn, key_hash=key_hash)
+        key = await credential_store.find_api_key(conn, key_hash=key_hash)
         if key is None or not key.is_usable(self._clock.now_ns()):
             raise Unauthenticated("Invalid or revoked API key")
-        account = await identity_store.find_account(conn, account_id=key.principal_id)
+        account = await account_store.find_account(conn, account_id=key.principal_id)
         return await self._principal(conn, account, "Invalid or revoked API key")
 
     async def _principal_by_locator(self, conn: AsyncConnection, locator: str) -> Principal:
-        account = await identity_store.find_account(conn, locator=locator)
+        account = await account_store.find_account(conn, locator=locator)
         return await self._principal(conn, account, "Invalid access token")
 
     async def _principal(
@@ -97,10 +99,10 @@ class Authenticator:
     ) -> Principal:
         if account is None or not account.is_active:
             raise Unauthenticated(message)
-        tenant = await identity_store.find_tenant(conn, tenant_id=account.tenant_id)
+        tenant = await tenant_store.find_tenant(conn, tenant_id=account.tenant_id)
         if tenant is None:
             raise Unauthenticated(message)
-        grants = await identity_store.grants_of(conn, account_id=account.id)
+        grants = await account_store.grants_of(conn, account_id=account.id)
         return Principal(
             id=account.id,
             locator=account.locator,
@@ -117,16 +119,16 @@ class Authenticator:
         """Check a password and issue a token pair; the same error for every failure."""
         failure = Unauthenticated("Invalid username or password")
         async with self._db.read() as conn:
-            tenant = await identity_store.find_tenant(conn, name=tenant_name)
+            tenant = await tenant_store.find_tenant(conn, name=tenant_name)
             account = (
                 None
                 if tenant is None
-                else await identity_store.find_account(conn, tenant_id=tenant.id, name=username)
+                else await account_store.find_account(conn, tenant_id=tenant.id, name=username)
             )
             stored = (
                 None
                 if account is None
-                else await identity_store.password_hash_of(conn, account_id=account.id)
+                else await account_store.password_hash_of(conn, account_id=account.id)
             )
         if not await credentials.verify_password(stored, password):
             raise failure
@@ -142,18 +144,18 @@ class Authenticator:
         invalid = Unauthenticated("Invalid or expired refresh token")
         now = self._clock.now_ns()
         async with self._db.transaction() as conn:
-            row = await identity_store.find_refresh_token(
+            row = await credential_store.find_refresh_token(
                 conn, token_hash=credentials.digest(refresh_token)
             )
             if row is None or row.revoked_at is not None or row.expires_at <= now:
                 raise invalid
-            if not await identity_store.mark_refresh_token_used(conn, token_id=row.id, now=now):
-                await identity_store.revoke_refresh_family(conn, family=row.family, now=now)
+            if not await credential_store.mark_refresh_token_used(conn, token_id=row.id, now=now):
+                await credential_store.revoke_refresh_family(conn, family=row.family, now=now)
                 replay = True
             else:
                 replay = False
-            account = await identity_store.find_account(conn, account_id=row.principal_id)
-            tenant = await identity_store.find_tenant(conn, tenant_id=row.tenant_id)
+            account = await account_store.find_account(conn, account_id=row.principal_id)
+            tenant = await tenant_store.find_tenant(conn, tenant_id=row.tenant_id)
             if not replay and account is not None and account.is_active and tenant is not None:
                 return await self._issue(
                     conn, account=account, tenant_locator=tenant.locator, family=row.family
@@ -163,11 +165,11 @@ class Authenticator:
     async def logout(self, refresh_token: str) -> None:
         """Revoke the refresh token's family; unknown tokens are ignored (nothing to reveal)."""
         async with self._db.transaction() as conn:
-            row = await identity_store.find_refresh_token(
+            row = await credential_store.find_refresh_token(
                 conn, token_hash=credentials.digest(refresh_token)
             )
             if row is not None:
-                await identity_store.revoke_refresh_family(
+                await credential_store.revoke_refresh_family(
                     conn, family=row.family, now=self._clock.now_ns()
                 )
 
@@ -176,7 +178,7 @@ class Authenticator:
     ) -> TokenPair:
         now = self._clock.now_ns()
         refresh = credentials.new_refresh_token()
-        await identity_store.insert_refresh_token(
+        await credential_store.insert_refresh_token(
             conn,
             tenant_id=account.tenant_id,
             principal_id=account.id,

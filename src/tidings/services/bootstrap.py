@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from tidings.domain.clock import Clock
 from tidings.services.credentials import write_private_file
 from tidings.services.database import Database
-from tidings.services.identity import provision_tenant
-from tidings.storage import identity as store
+from tidings.services.tenants import provision_tenant
+from tidings.storage import tenants as tenant_store
 
 DEFAULT_TENANT = "default"
 log = structlog.get_logger(__name__)
@@ -34,7 +34,7 @@ async def bootstrap(
     """Provision the default tenant when the database has none; None when it already existed."""
     try:
         async with db.transaction() as conn:
-            if await store.count_tenants(conn) > 0:
+            if await tenant_store.count_tenants(conn) > 0:
                 return None
             created = await provision_tenant(
                 conn,

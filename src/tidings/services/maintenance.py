@@ -16,8 +16,8 @@ import structlog
 from tidings.domain.clock import Clock
 from tidings.domain.timestamps import NS_PER_SECOND
 from tidings.services.database import Database
+from tidings.storage import credentials as credential_store
 from tidings.storage import idempotency as idempotency_store
-from tidings.storage import identity as identity_store
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +37,7 @@ async def purge_expired(db: Database, *, clock: Clock, idempotency_ttl_seconds: 
         keys = await idempotency_store.purge_older_than(
             conn, cutoff=now - idempotency_ttl_seconds * NS_PER_SECOND
         )
-        tokens = await identity_store.purge_refresh_tokens(conn, expired_before=now)
+        tokens = await credential_store.purge_refresh_tokens(conn, expired_before=now)
     return Purged(idempotency_keys=keys, refresh_tokens=tokens)
 
 

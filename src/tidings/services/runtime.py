@@ -7,14 +7,16 @@ from dataclasses import dataclass, field
 from tidings.domain.clock import Clock
 from tidings.domain.cursors import CursorCodec
 from tidings.services import credentials
+from tidings.services.accounts import AccountAdmin
 from tidings.services.auth import Authenticator
 from tidings.services.bootstrap import Bootstrapped, bootstrap
 from tidings.services.clock import SystemClock
 from tidings.services.database import Database
 from tidings.services.event_queries import EventQueries
-from tidings.services.identity import IdentityAdmin
 from tidings.services.ingest import Ingestor
 from tidings.services.maintenance import Housekeeper
+from tidings.services.roles_groups import GroupAdmin, RoleAdmin
+from tidings.services.tenants import TenantAdmin
 from tidings.settings import Settings
 from tidings.storage.engine import sqlite_url
 
@@ -47,7 +49,10 @@ class Services:
     auth: Authenticator
     ingest: Ingestor
     events: EventQueries
-    identity: IdentityAdmin
+    tenants: TenantAdmin
+    accounts: AccountAdmin
+    roles: RoleAdmin
+    groups: GroupAdmin
     housekeeper: Housekeeper
     bootstrapped: Bootstrapped | None = field(default=None)
 
@@ -73,7 +78,10 @@ class Services:
                 db, clock=clock, idempotency_ttl_seconds=settings.idempotency_ttl_seconds
             ),
             events=EventQueries(db, cursors=CursorCodec(credentials.derive_key(secret, "cursor"))),
-            identity=IdentityAdmin(db, clock=clock, on_change=auth.forget),
+            tenants=TenantAdmin(db, clock=clock, on_change=auth.forget),
+            accounts=AccountAdmin(db, clock=clock, on_change=auth.forget),
+            roles=RoleAdmin(db, clock=clock, on_change=auth.forget),
+            groups=GroupAdmin(db, clock=clock, on_change=auth.forget),
             housekeeper=Housekeeper(
                 db,
                 clock=clock,

@@ -34,7 +34,7 @@ Name = Annotated[str, Path(min_length=1, max_length=100)]
 @router.get("/tenants", summary="List tenants (system admins)")
 async def list_tenants(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """Every tenant."""
-    return {"data": [tenant_json(t) for t in await services.identity.list_tenants(principal)]}
+    return {"data": [tenant_json(t) for t in await services.tenants.list_tenants(principal)]}
 
 
 @router.post("/tenants", status_code=201, summary="Create a tenant (system admins)")
@@ -42,7 +42,7 @@ async def create_tenant(
     body: TenantCreate, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """The tenant, and its admin service account's API key (shown this once)."""
-    created = await services.identity.create_tenant(principal, name=body.name)
+    created = await services.tenants.create_tenant(principal, name=body.name)
     return {
         "data": {
             **tenant_json(created.tenant),
@@ -56,7 +56,7 @@ async def get_tenant(
     locator: Annotated[str, Path(max_length=36)], services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """A system admin sees any tenant; others only their own."""
-    return {"data": tenant_json(await services.identity.get_tenant(principal, locator=locator))}
+    return {"data": tenant_json(await services.tenants.get_tenant(principal, locator=locator))}
 
 
 # --- users and service accounts ------------------------------------------------------------------
@@ -65,7 +65,7 @@ async def get_tenant(
 async def _create(
     kind: PrincipalKind, body: AccountCreate, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    view = await services.identity.create_account(
+    view = await services.accounts.create_account(
         principal,
         kind=kind,
         name=body.name,
@@ -80,7 +80,7 @@ async def _create(
 @router.get("/users", summary="List users")
 async def list_users(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """Users of the caller's tenant."""
-    views = await services.identity.list_accounts(principal, kind=PrincipalKind.USER)
+    views = await services.accounts.list_accounts(principal, kind=PrincipalKind.USER)
     return {"data": [account_json(v) for v in views]}
 
 
@@ -95,7 +95,7 @@ async def create_user(
 @router.get("/service-accounts", summary="List service accounts")
 async def list_service_accounts(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """Service accounts of the caller's tenant."""
-    views = await services.identity.list_accounts(principal, kind=PrincipalKind.SERVICE)
+    views = await services.accounts.list_accounts(principal, kind=PrincipalKind.SERVICE)
     return {"data": [account_json(v) for v in views]}
 
 
@@ -110,7 +110,7 @@ async def create_service_account(
 @router.get("/accounts/{name}", summary="Get a user or service account")
 async def get_account(name: Name, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """Admins read any account of their tenant; everyone reads their own."""
-    return {"data": account_json(await services.identity.get_account(principal, name=name))}
+    return {"data": account_json(await services.accounts.get_account(principal, name=name))}
 
 
 @router.patch("/accounts/{name}", summary="Change a user or service account")
@@ -118,7 +118,7 @@ async def update_account(
     name: Name, body: AccountUpdate, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """Everyone may change their own password and display name; the rest needs `admin`."""
-    view = await services.identity.update_account(
+    view = await services.accounts.update_account(
         principal,
         name=name,
         password=body.password,
@@ -133,7 +133,7 @@ async def update_account(
 @router.delete("/accounts/{name}", status_code=204, summary="Delete a user or service account")
 async def delete_account(name: Name, services: ServicesDep, principal: PrincipalDep) -> None:
     """Its API keys and refresh tokens stop working at once."""
-    await services.identity.delete_account(principal, name=name)
+    await services.accounts.delete_account(principal, name=name)
 
 
 # --- roles and groups ----------------------------------------------------------------------------
@@ -142,7 +142,7 @@ async def delete_account(name: Name, services: ServicesDep, principal: Principal
 @router.get("/roles", summary="List roles")
 async def list_roles(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """Built-in and custom roles."""
-    return {"data": [role_json(r) for r in await services.identity.list_roles(principal)]}
+    return {"data": [role_json(r) for r in await services.roles.list_roles(principal)]}
 
 
 @router.post("/roles", status_code=201, summary="Create a role")
@@ -150,7 +150,7 @@ async def create_role(
     body: RoleCreate, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """Permissions are `area:verb` names (or `admin`)."""
-    role = await services.identity.create_role(
+    role = await services.roles.create_role(
         principal, name=body.name, permissions=body.permissions, description=body.description
     )
     return {"data": role_json(role)}
@@ -159,13 +159,13 @@ async def create_role(
 @router.delete("/roles/{name}", status_code=204, summary="Delete a custom role")
 async def delete_role(name: Name, services: ServicesDep, principal: PrincipalDep) -> None:
     """Built-in roles cannot be deleted (409)."""
-    await services.identity.delete_role(principal, name=name)
+    await services.roles.delete_role(principal, name=name)
 
 
 @router.get("/groups", summary="List groups")
 async def list_groups(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """Groups of the caller's tenant."""
-    return {"data": [group_json(g) for g in await services.identity.list_groups(principal)]}
+    return {"data": [group_json(g) for g in await services.groups.list_groups(principal)]}
 
 
 @router.post("/groups", status_code=201, summary="Create a group")
@@ -173,7 +173,7 @@ async def create_group(
     body: GroupCreate, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """Events name groups in `allowed_groups` to restrict who sees them."""
-    group = await services.identity.create_group(
+    group = await services.groups.create_group(
         principal, name=body.name, description=body.description
     )
     return {"data": group_json(group, [])}
@@ -182,14 +182,14 @@ async def create_group(
 @router.get("/groups/{name}", summary="Get a group and its members")
 async def get_group(name: Name, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """The group with the names of its members."""
-    group, members = await services.identity.get_group(principal, name=name)
+    group, members = await services.groups.get_group(principal, name=name)
     return {"data": group_json(group, members)}
 
 
 @router.delete("/groups/{name}", status_code=204, summary="Delete a group")
 async def delete_group(name: Name, services: ServicesDep, principal: PrincipalDep) -> None:
     """Memberships go with it."""
-    await services.identity.delete_group(principal, name=name)
+    await services.groups.delete_group(principal, name=name)
 
 
 @router.post("/groups/{name}/members", status_code=204, summary="Add a member")
@@ -197,7 +197,7 @@ async def add_member(
     name: Name, body: MemberAdd, services: ServicesDep, principal: PrincipalDep
 ) -> None:
     """Idempotent: adding a member twice is not an error."""
-    await services.identity.set_membership(principal, group=name, member=body.account, present=True)
+    await services.groups.set_membership(principal, group=name, member=body.account, present=True)
 
 
 @router.delete("/groups/{name}/members/{account}", status_code=204, summary="Remove a member")
@@ -205,7 +205,7 @@ async def remove_member(
     name: Name, account: Name, services: ServicesDep, principal: PrincipalDep
 ) -> None:
     """Idempotent: removing a non-member is not an error."""
-    await services.identity.set_membership(principal, group=name, member=account, present=False)
+    await services.groups.set_membership(principal, group=name, member=account, present=False)
 
 
 # --- API keys ------------------------------------------------------------------------------------
@@ -218,7 +218,7 @@ async def list_tokens(
     account: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict[str, Any]:
     """Admins see every key of the tenant (or one account's); others see their own."""
-    keys = await services.identity.list_api_keys(principal, account_name=account)
+    keys = await services.accounts.list_api_keys(principal, account_name=account)
     return {"data": [key_json(k) for k in keys]}
 
 
@@ -227,7 +227,7 @@ async def create_token(
     body: TokenCreate, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """The key is in `token` in this answer only; it is stored hashed."""
-    issued = await services.identity.create_api_key(
+    issued = await services.accounts.create_api_key(
         principal,
         account_name=body.account,
         name=body.name,
@@ -243,4 +243,4 @@ async def revoke_token(
     principal: PrincipalDep,
 ) -> dict[str, Any]:
     """The key stops working on every node within a second."""
-    return {"data": key_json(await services.identity.revoke_api_key(principal, key_id=key_id))}
+    return {"data": key_json(await services.accounts.revoke_api_key(principal, key_id=key_id))}

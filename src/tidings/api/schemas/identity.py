@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tidings.domain.identity import ApiKey, Group, Role, Tenant
 from tidings.domain.timestamps import format_rfc3339
-from tidings.services.identity import AccountView
+from tidings.services.accounts import AccountView
 
 
 class Strict(BaseModel):
