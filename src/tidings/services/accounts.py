@@ -8,18 +8,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.domain.access import (
-    Permission,
-    Principal,
-    PrincipalKind,
-    require,
-)
+from tidings.domain.access import Permission, Principal, PrincipalKind, require
 from tidings.domain.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
-from tidings.domain.identity import (
-    Account,
-    ApiKey,
-    password_problem,
-)
+from tidings.domain.identity import Account, ApiKey, password_problem
 from tidings.domain.timestamps import NS_PER_SECOND
 from tidings.services import credentials
 from tidings.services.admin_base import AdminService, check_name

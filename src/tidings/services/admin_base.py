@@ -13,16 +13,10 @@ from contextlib import asynccontextmanager
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.domain.access import (
-    Principal,
-)
+from tidings.domain.access import Principal
 from tidings.domain.clock import Clock
 from tidings.domain.errors import Conflict, FieldProblem, InvalidInput, NotFound
-from tidings.domain.identity import (
-    Account,
-    Group,
-    name_problem,
-)
+from tidings.domain.identity import Account, Group, name_problem
 from tidings.services.database import Database
 from tidings.storage import accounts as account_store
 from tidings.storage import groups as group_store

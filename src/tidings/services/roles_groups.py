@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tidings.domain.access import (
-    Permission,
-    Principal,
-    check_permission_name,
-    require,
-)
+from tidings.domain.access import Permission, Principal, check_permission_name, require
 from tidings.domain.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
-from tidings.domain.identity import (
-    Group,
-    Role,
-)
+from tidings.domain.identity import Group, Role
 from tidings.services.admin_base import AdminService, check_name
 from tidings.storage import groups as group_store
 from tidings.storage import roles as role_store

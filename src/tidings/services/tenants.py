@@ -7,18 +7,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.domain.access import (
-    BUILTIN_ROLES,
-    Permission,
-    Principal,
-    PrincipalKind,
-    require,
-)
+from tidings.domain.access import BUILTIN_ROLES, Permission, Principal, PrincipalKind, require
 from tidings.domain.errors import Conflict, NotFound
-from tidings.domain.identity import (
-    Account,
-    Tenant,
-)
+from tidings.domain.identity import Account, Tenant
 from tidings.services.accounts import IssuedKey, issue_api_key
 from tidings.services.admin_base import AdminService, check_name
 from tidings.storage import accounts as account_store

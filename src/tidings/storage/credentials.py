@@ -9,11 +9,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.identity import ApiKey
-from tidings.storage.tables import (
-    api_keys,
-    principals,
-    refresh_tokens,
-)
+from tidings.storage.tables import api_keys, principals, refresh_tokens
 
 _KEY_COLUMNS = (*api_keys.c, principals.c.name.label("principal_name"))
 

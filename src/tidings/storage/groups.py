@@ -9,11 +9,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.identity import Group
-from tidings.storage.tables import (
-    group_members,
-    groups,
-    principals,
-)
+from tidings.storage.tables import group_members, groups, principals
 
 
 def _group(r: Row[Any]) -> Group:

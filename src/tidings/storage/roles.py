@@ -10,10 +10,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.identity import Role
-from tidings.storage.tables import (
-    principal_roles,
-    roles,
-)
+from tidings.storage.tables import principal_roles, roles
 
 
 def _role(r: Row[Any]) -> Role:

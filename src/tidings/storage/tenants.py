@@ -9,9 +9,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.identity import Tenant
-from tidings.storage.tables import (
-    tenants,
-)
+from tidings.storage.tables import tenants
 
 
 def _tenant(r: Row[Any]) -> Tenant:
