@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 NS_PER_SECOND = 1_000_000_000
 NS_PER_MICRO = 1_000
@@ -80,8 +81,13 @@ def to_ns(moment: datetime) -> int:
 def format_rfc3339(ns: int) -> str:
     """Render nanoseconds as RFC 3339 in UTC; fractions only when non-zero, trailing zeros cut."""
     seconds, frac = divmod(ns, NS_PER_SECOND)
-    moment = _EPOCH + timedelta(seconds=seconds)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    text = _format_seconds(seconds)
     if frac:
         text += "." + f"{frac:09d}".rstrip("0")
     return text + "Z"
+
+
+@lru_cache(maxsize=8192)
+def _format_seconds(seconds: int) -> str:
+    # Events of one batch mostly share their second; strftime is the costly part of rendering.
+    return (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")

@@ -36,7 +36,8 @@ metadata = MetaData(
 # SQLite only makes INTEGER PRIMARY KEY an alias of the rowid (and so auto-incrementing); tables
 # are declared with `sqlite_autoincrement`, so an id is never reused after a delete (as on PG).
 BigId = BigInteger().with_variant(Integer(), "sqlite")
-Json = JSON().with_variant(JSONB(), "postgresql")
+# Python None is SQL NULL (not JSON 'null'), the same whichever insert path wrote the row.
+Json = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 Nanos = BigInteger
 
 tenants = Table(

@@ -197,6 +197,8 @@ def event_json(event: Event) -> dict[str, Any]:
     }
     for name in (*_TEXT_FIELDS, "priority", "impact"):
         out[name] = event.dimensions.get(name)
+    occurred = format_rfc3339(event.occurred_at)
+    recorded = format_rfc3339(event.recorded_at)
     out.update(
         {
             "links": event.links or None,
@@ -207,12 +209,12 @@ def event_json(event: Event) -> dict[str, Any]:
             "username": event.username,
             "actor": event.actor_locator,
             "request_id": event.request_id,
-            "occurred_at": format_rfc3339(event.occurred_at),
-            "recorded_at": format_rfc3339(event.recorded_at),
+            "occurred_at": occurred,
+            "recorded_at": recorded,
             "started_at": _ts(event.started_at),
             "ended_at": _ts(event.ended_at),
-            "created": format_rfc3339(event.occurred_at),
-            "updated": format_rfc3339(event.updated_at),
+            "created": occurred,
+            "updated": recorded if event.updated_at == event.recorded_at else _ts(event.updated_at),
         }
     )
     return out
