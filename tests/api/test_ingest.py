@@ -50,12 +50,23 @@ async def test_batch_is_stored_in_order(client: httpx.AsyncClient, admin: dict[s
     events = [{"trigger_ref": "t", "payload": {"n": n}} for n in range(1000)]
     response = await client.post("/api/v1/events/batch", headers=admin, json={"events": events})
     assert response.status_code == 201
-    data = response.json()["data"]
-    assert [e["payload"]["n"] for e in data] == list(range(1000))
-    ids = [e["id"] for e in data]
+    receipts = response.json()["data"]
+    assert receipts[0] == {
+        "id": receipts[0]["id"],
+        "trigger": None,
+        "trigger_ref": "t",
+        "source": None,
+        "source_ref": None,
+        "has_payload": True,
+        "created": receipts[0]["created"],
+    }
+    ids = [r["id"] for r in receipts]
     assert ids == sorted(ids)
     assert len(set(ids)) == 1000
-    assert len({e["request_id"] for e in data}) == 1
+    for n in (0, 1, 500, 998, 999):  # each receipt names the event made from the n-th item
+        stored = (await client.get(f"/api/v1/events/{ids[n]}", headers=admin)).json()["data"]
+        assert stored["payload"] == {"n": n}
+        assert stored["request_id"] == response.headers["x-request-id"]
     assert await _total(client, admin) == 1000
 
 

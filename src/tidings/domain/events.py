@@ -137,6 +137,20 @@ class EventSummary:
     recorded_at: int
 
 
+def summarize(event: Event) -> EventSummary:
+    """The list-view summary of a stored event."""
+    return EventSummary(
+        id=event.id,
+        type=event.type,
+        trigger_id=event.trigger_id,
+        source_id=event.source_id,
+        source_ref=event.source_ref,
+        has_payload=event.has_payload,
+        occurred_at=event.occurred_at,
+        recorded_at=event.recorded_at,
+    )
+
+
 def materialize(
     new: NewEvent,
     *,
@@ -159,7 +173,7 @@ def materialize(
         config=new.config,
         title=new.title,
         message=new.message,
-        dimensions={k: v for k, v in new.dimensions.items() if v is not None},
+        dimensions=new.dimensions,
         links=new.links,
         related_id=new.related_id,
         stakeholders=new.stakeholders,

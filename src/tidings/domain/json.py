@@ -14,6 +14,10 @@ def depth_exceeds(value: JSONValue, max_depth: int) -> bool:
 
     Iterative, so a hostile document cannot exhaust the interpreter's stack while being checked.
     """
+    # Most payloads are flat: one pass over the values settles them without a stack.
+    flat = isinstance(value, dict) and not any(isinstance(c, dict | list) for c in value.values())
+    if flat and max_depth >= 1:
+        return False
     stack: list[tuple[JSONValue, int]] = [(value, 0)]
     while stack:
         node, depth = stack.pop()

@@ -27,15 +27,17 @@ _JSON_COLUMNS = frozenset(
     {"payload", "config", "links", "stakeholders", "allowed_groups", "allowed_roles"}
 )
 _INSERT_COLUMNS = tuple(c.name for c in events.c if c.name != "id")
+_JSON_POSITIONS = frozenset(i for i, c in enumerate(_INSERT_COLUMNS) if c in _JSON_COLUMNS)
 _SQLITE_INSERT = str(
     events.insert().compile(dialect=sqlite.dialect(), column_keys=list(_INSERT_COLUMNS))
 )
 
 
-def _row(
+def _values(
     tenant_id: int, new: NewEvent, actor_id: int | None, request_id: str | None, now: int
-) -> dict[str, Any]:
-    row: dict[str, Any] = {
+) -> tuple[Any, ...]:
+    """The row of `new` as values in `_INSERT_COLUMNS` order."""
+    fields: dict[str, Any] = {
         "tenant_id": tenant_id,
         "type": new.type,
         "trigger_id": new.trigger_id,
@@ -61,9 +63,8 @@ def _row(
         "started_at": new.started_at,
         "ended_at": new.ended_at,
     }
-    for name in _DIMENSION_COLUMNS:
-        row[name] = new.dimensions.get(name)
-    return row
+    dims = new.dimensions
+    return tuple(fields[c] if c in fields else dims.get(c) for c in _INSERT_COLUMNS)
 
 
 async def insert_events(
@@ -76,15 +77,18 @@ async def insert_events(
     now: int,
 ) -> list[int]:
     """Insert events in order and return their ids in the same order."""
-    rows = [_row(tenant_id, new, actor_id, request_id, now) for new in new_events]
-    if len(rows) == 1:
-        result = await conn.execute(events.insert().returning(events.c.id), rows[0])
-        ids = [result.scalar_one()]
-    elif conn.dialect.name == "sqlite":
+    rows = [_values(tenant_id, new, actor_id, request_id, now) for new in new_events]
+    if len(rows) > 1 and conn.dialect.name == "sqlite":
         ids = await _insert_many_sqlite(conn, rows)
+    elif len(rows) == 1:
+        result = await conn.execute(
+            events.insert().returning(events.c.id), dict(zip(_INSERT_COLUMNS, rows[0], strict=True))
+        )
+        ids = [result.scalar_one()]
     else:
         result = await conn.execute(
-            events.insert().returning(events.c.id, sort_by_parameter_order=True), rows
+            events.insert().returning(events.c.id, sort_by_parameter_order=True),
+            [dict(zip(_INSERT_COLUMNS, row, strict=True)) for row in rows],
         )
         ids = [row[0] for row in result]
     access_rows = [
@@ -99,7 +103,7 @@ async def insert_events(
     return ids
 
 
-async def _insert_many_sqlite(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:
+async def _insert_many_sqlite(conn: AsyncConnection, rows: list[tuple[Any, ...]]) -> list[int]:
     """One executemany, ids derived from the last rowid.
 
     SQLAlchemy keeps RETURNING in parameter order on SQLite by running one INSERT per row (a
@@ -110,15 +114,15 @@ async def _insert_many_sqlite(conn: AsyncConnection, rows: list[dict[str, Any]])
     way the JSON column type would store it), which skips SQLAlchemy's per-value processing: most
     of the cost of a large batch otherwise.
     """
-    await conn.exec_driver_sql(_SQLITE_INSERT, [_sqlite_values(row) for row in rows])
+    await conn.exec_driver_sql(_SQLITE_INSERT, [_encode_json(row) for row in rows])
     last = int((await conn.execute(select(func.last_insert_rowid()))).scalar_one())
     return list(range(last - len(rows) + 1, last + 1))
 
 
-def _sqlite_values(row: dict[str, Any]) -> tuple[Any, ...]:
+def _encode_json(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(
-        json_dumps(row[name]) if name in _JSON_COLUMNS and row[name] is not None else row[name]
-        for name in _INSERT_COLUMNS
+        json_dumps(value) if i in _JSON_POSITIONS and value is not None else value
+        for i, value in enumerate(row)
     )
 
 

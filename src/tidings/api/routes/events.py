@@ -20,7 +20,7 @@ from tidings.api.schemas.events import (
 )
 from tidings.domain.access import Permission, Principal, require
 from tidings.domain.errors import FieldProblem, InvalidInput
-from tidings.domain.events import Event, EventFilter, NewEvent, materialize
+from tidings.domain.events import Event, EventFilter, NewEvent, materialize, summarize
 from tidings.domain.pagination import total_pages
 from tidings.domain.timestamps import TimestampError, parse_date_or_datetime
 from tidings.services.ingest import IdempotencyClaim
@@ -103,7 +103,12 @@ async def create_event(
     "/batch",
     status_code=201,
     summary="Record up to 1,000 events, all or none",
-    responses={201: {"description": 'The stored events in order, as `{"data": [...]}`.'}},
+    responses={
+        201: {
+            "description": "A receipt per stored event, in order: the summary the list view "
+            'shows (id, trigger_ref, created, …), as `{"data": [...]}`.'
+        }
+    },
 )
 async def create_events(
     body: EventBatchCreate,
@@ -125,7 +130,7 @@ async def create_events(
         principal=principal,
         new_events=new_events,
         request_id=request_id,
-        render=lambda stored: _json(201, {"data": [event_json(e) for e in stored]}),
+        render=lambda stored: _json(201, {"data": [summary_json(summarize(e)) for e in stored]}),
         claim=await _claim(request, principal, idempotency_key),
     )
     return _response(outcome.status_code, outcome.body, replayed=outcome.replayed)
