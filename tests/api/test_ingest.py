@@ -287,3 +287,26 @@ async def test_an_idempotency_key_is_bound_to_its_caller(
     )
     assert second.status_code == 422
     assert await _total(client, admin) == 1
+
+
+async def test_one_key_with_different_bodies_in_one_group(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    import asyncio
+
+    headers = {**admin, "Idempotency-Key": "contested"}
+    answers = await asyncio.gather(
+        *(
+            client.post(
+                "/api/v1/events", headers=headers, json={"trigger_ref": "t", "payload": {"n": n}}
+            )
+            for n in range(6)
+        ),
+        client.post(
+            "/api/v1/events", headers=admin, json={"trigger_ref": "t"}
+        ),  # no key, same group
+    )
+    statuses = sorted(a.status_code for a in answers[:6])
+    assert statuses == [201, 422, 422, 422, 422, 422]
+    assert answers[6].status_code == 201
+    assert await _total(client, admin) == 2

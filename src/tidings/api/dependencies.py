@@ -1,4 +1,8 @@
-"""FastAPI dependencies, as `Annotated` aliases routes declare by type."""
+"""FastAPI dependencies, as `Annotated` aliases routes declare by type.
+
+They are `async def` although they do not await: FastAPI runs a plain `def` dependency in its
+thread pool, three thread hops per request that halved the request rate.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +15,13 @@ from tidings.domain.errors import Unauthenticated
 from tidings.services.runtime import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     """The process's services, attached to the app at start."""
     services: Services = request.app.state.services
     return services
 
 
-def get_principal(request: Request) -> Principal:
+async def get_principal(request: Request) -> Principal:
     """The caller resolved by the authentication middleware."""
     principal = request.scope.get("state", {}).get("principal")
     if not isinstance(principal, Principal):
@@ -25,7 +29,7 @@ def get_principal(request: Request) -> Principal:
     return principal
 
 
-def get_request_id(request: Request) -> str:
+async def get_request_id(request: Request) -> str:
     """This request's id (also sent back as `X-Request-Id`)."""
     return str(request.scope.get("state", {}).get("request_id", ""))
 

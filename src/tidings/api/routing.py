@@ -9,7 +9,6 @@ way to customise request parsing (a custom `Request` and `APIRoute`).
 
 from __future__ import annotations
 
-import email.message
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -31,13 +30,12 @@ class OrjsonRequest(Request):
 
 
 def _is_json(content_type: str | None) -> bool:
+    """`application/json` or `application/*+json`, parameters ignored (RFC 9110 media type)."""
     if not content_type:
         return False
-    message = email.message.Message()
-    message["content-type"] = content_type
-    subtype = message.get_content_subtype()
-    return message.get_content_maintype() == "application" and (
-        subtype == "json" or subtype.endswith("+json")
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
     )
 
 

@@ -2,11 +2,13 @@
 
 A resolved principal is cached for at most `cache_seconds` (one second by default), so a token
 revoked or a role removed on any node takes effect everywhere within that bound while the hot path
-costs no query per request.
+costs no query per request. Concurrent misses for one credential share a single lookup, so the
+moment after expiry under load costs one query, not one per waiting request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass
@@ -54,6 +56,7 @@ class Authenticator:
         self._cache_seconds = cache_seconds
         self._refresh_ttl_ns = refresh_ttl_seconds * NS_PER_SECOND
         self._cache: dict[str, tuple[float, Principal]] = {}
+        self._inflight: dict[str, asyncio.Future[Principal]] = {}
 
     async def authenticate(self, credential: str) -> Principal:
         """The principal a bearer credential stands for, or Unauthenticated."""
@@ -65,19 +68,33 @@ class Authenticator:
         else:
             cache_key = "k:" + credentials.digest(credential)
         hit = self._cache.get(cache_key)
-        now_mono = time.monotonic()
-        if hit is not None and hit[0] > now_mono:
+        if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        async with self._db.read() as conn:
-            if cache_key.startswith("a:"):
-                principal = await self._principal_by_locator(conn, cache_key[2:])
-            else:
-                principal = await self._principal_by_key(conn, cache_key[2:])
+        pending = self._inflight.get(cache_key)
+        if pending is not None:  # single flight: concurrent misses share one lookup
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Principal] = asyncio.get_running_loop().create_future()
+        self._inflight[cache_key] = future
+        try:
+            principal = await self._resolve(cache_key)
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # retrieved here, so an unshared failure is not reported twice
+            raise
+        finally:
+            del self._inflight[cache_key]
+        future.set_result(principal)
         if self._cache_seconds > 0:
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()
-            self._cache[cache_key] = (now_mono + self._cache_seconds, principal)
+            self._cache[cache_key] = (time.monotonic() + self._cache_seconds, principal)
         return principal
+
+    async def _resolve(self, cache_key: str) -> Principal:
+        async with self._db.read() as conn:
+            if cache_key.startswith("a:"):
+                return await self._principal_by_locator(conn, cache_key[2:])
+            return await self._principal_by_key(conn, cache_key[2:])
 
     def forget(self) -> None:
         """Drop cached principals (after an admin change made on this node)."""

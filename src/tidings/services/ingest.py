@@ -1,14 +1,25 @@
-"""Ingest: store events in one group-committed transaction and answer only after the commit.
+"""Ingest: store events in group-committed transactions and answer only after the commit.
+
+Concurrent requests are written together. A request joins a queue; the first request of a group
+schedules one write, which takes every request waiting when it runs and stores all their events
+with a fixed number of statements (one idempotency lookup, one multi-row insert, one insert of
+the answers) however many requests there are. Awaiting the database once per request instead
+would make each await wait behind every other ready task of a busy event loop, and throughput
+would fall as load rose.
 
 An `Idempotency-Key` makes a retried request return the first answer, byte for byte, and store
 nothing twice. The key and its answer are written in the same transaction as the events, so either
 both exist or neither does — also across a crash between commit and reply.
+
+If a group's transaction fails, every request of it is retried in a transaction of its own, so one
+bad request never fails its neighbours.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,6 +35,9 @@ from tidings.storage import idempotency as idempotency_store
 
 # Renders the stored events as the (status, body) the caller will receive; kept for replays.
 Renderer = Callable[[list[Event]], tuple[int, bytes]]
+_MISMATCH = (
+    "Idempotency-Key was already used for a different request; send a new key for a new request"
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,23 @@ class IngestOutcome:
     events: tuple[Event, ...] = ()
 
 
+@dataclass
+class _Request:
+    principal: Principal
+    new_events: Sequence[NewEvent]
+    request_id: str
+    render: Renderer
+    claim: IdempotencyClaim | None
+    future: asyncio.Future[IngestOutcome] = field(repr=False)
+
+    @property
+    def key(self) -> tuple[int, str] | None:
+        return None if self.claim is None else (self.principal.tenant_id, self.claim.key)
+
+
+Result = IngestOutcome | IdempotencyMismatch
+
+
 class Ingestor:
     """Stores events for authenticated principals."""
 
@@ -51,6 +82,8 @@ class Ingestor:
         self._db = db
         self._clock = clock
         self._ttl_ns = idempotency_ttl_seconds * NS_PER_SECOND
+        self._waiting: list[_Request] = []
+        self._writes: set[asyncio.Task[None]] = set()
 
     async def ingest(
         self,
@@ -63,67 +96,160 @@ class Ingestor:
     ) -> IngestOutcome:
         """Store `new_events` atomically (all or none) and return the rendered answer."""
         require(principal, Permission.EVENTS_WRITE)
+        loop = asyncio.get_running_loop()
+        request = _Request(principal, new_events, request_id, render, claim, loop.create_future())
+        self._waiting.append(request)
+        if len(self._waiting) == 1:  # the first of a group schedules its write
+            task = loop.create_task(self._write_group())
+            self._writes.add(task)  # keep a reference until done (asyncio holds only weak ones)
+            task.add_done_callback(self._writes.discard)
+        return await request.future
 
-        async def work(conn: AsyncConnection) -> IngestOutcome:
-            now = self._clock.now_ns()
-            if claim is not None:
-                replay = await self._replay(conn, principal.tenant_id, claim, now)
-                if replay is not None:
-                    return replay
-            ids = await event_store.insert_events(
-                conn,
-                tenant_id=principal.tenant_id,
-                new_events=new_events,
-                actor_id=principal.id,
-                request_id=request_id,
-                now=now,
+    async def _write_group(self) -> None:
+        taken: list[_Request] | None = None
+
+        async def work(conn: AsyncConnection) -> list[Result]:
+            nonlocal taken
+            if taken is None:  # the committer may run work twice; take the queue only once
+                taken, self._waiting = self._waiting, []
+            return await self._store(conn, taken)
+
+        try:
+            results = await self._db.write(work)
+        except Exception as error:
+            if taken is None:  # failed before the transaction began: nothing was taken
+                taken, self._waiting = self._waiting, []
+            if len(taken) == 1:
+                await self._write_alone(taken[0], first_error=error)
+            else:
+                for request in taken:
+                    await self._write_alone(request)
+            return
+        assert taken is not None
+        for request, result in zip(taken, results, strict=True):
+            _settle(request, result)
+
+    async def _write_alone(
+        self, request: _Request, *, first_error: Exception | None = None
+    ) -> None:
+        """One request in a transaction of its own, retried once after a cross-node key race."""
+        error = first_error
+        for _ in range(2):
+            if error is not None and not (
+                isinstance(error, IntegrityError) and request.claim is not None
+            ):
+                break
+            try:
+                [result] = await self._db.write(lambda conn: self._store(conn, [request]))
+            except Exception as caught:
+                # Another node stored the same key between our lookup and our insert: its
+                # transaction has committed now, so the next attempt replays its answer.
+                error = caught
+                continue
+            _settle(request, result)
+            return
+        assert error is not None
+        if not request.future.done():
+            request.future.set_exception(error)
+
+    async def _store(self, conn: AsyncConnection, requests: list[_Request]) -> list[Result]:
+        now = self._clock.now_ns()
+        stored = await self._stored_answers(conn, requests, now)
+        results: list[Result | None] = [None] * len(requests)
+        to_write: list[int] = []
+        first_with_key: dict[tuple[int, str], int] = {}
+        for i, request in enumerate(requests):
+            key = request.key
+            if key is not None and key in stored:
+                results[i] = _replay(stored[key], request)
+            elif key is not None and key in first_with_key:
+                continue  # a retry inside this group: answered from its first request below
+            else:
+                if key is not None:
+                    first_with_key[key] = i
+                to_write.append(i)
+        entries = [
+            (
+                event_store.Origin(r.principal.tenant_id, r.principal.id, r.request_id),
+                new,
             )
-            stored = [
+            for r in (requests[i] for i in to_write)
+            for new in r.new_events
+        ]
+        ids = await event_store.insert_from(conn, entries=entries, now=now) if entries else []
+        answers: list[dict[str, object]] = []
+        position = 0
+        for i in to_write:
+            request = requests[i]
+            count = len(request.new_events)
+            events = [
                 materialize(
                     new,
                     event_id=event_id,
-                    tenant_id=principal.tenant_id,
-                    actor_id=principal.id,
-                    actor_locator=principal.locator,
-                    request_id=request_id,
+                    tenant_id=request.principal.tenant_id,
+                    actor_id=request.principal.id,
+                    actor_locator=request.principal.locator,
+                    request_id=request.request_id,
                     now=now,
                 )
-                for event_id, new in zip(ids, new_events, strict=True)
+                for event_id, new in zip(
+                    ids[position : position + count], request.new_events, strict=True
+                )
             ]
-            status_code, body = render(stored)
-            if claim is not None:
-                await idempotency_store.save_response(
-                    conn,
-                    tenant_id=principal.tenant_id,
-                    key=claim.key,
-                    fingerprint=claim.fingerprint,
-                    status_code=status_code,
-                    body=body,
-                    now=now,
+            position += count
+            status_code, body = request.render(events)
+            results[i] = IngestOutcome(status_code, body, replayed=False, events=tuple(events))
+            if request.claim is not None:
+                answers.append(
+                    {
+                        "tenant_id": request.principal.tenant_id,
+                        "key": request.claim.key,
+                        "fingerprint": request.claim.fingerprint,
+                        "status_code": status_code,
+                        "response": body,
+                        "created_at": now,
+                    }
                 )
-            return IngestOutcome(status_code, body, replayed=False, events=tuple(stored))
+        await idempotency_store.save_responses(conn, rows=answers)
+        for i, request in enumerate(requests):
+            if results[i] is None:  # replay the first request of this group with the same key
+                key = request.key
+                assert key is not None
+                first = requests[first_with_key[key]]
+                first_result = results[first_with_key[key]]
+                assert isinstance(first_result, IngestOutcome)
+                assert first.claim is not None
+                results[i] = _replay(
+                    idempotency_store.StoredResponse(
+                        first.claim.fingerprint, first_result.status_code, first_result.body, now
+                    ),
+                    request,
+                )
+        return [r for r in results if r is not None]
 
-        try:
-            return await self._db.write(work)
-        except IntegrityError:
-            if claim is None:
-                raise
-            # Another node stored the same key between our lookup and our insert (PostgreSQL).
-            # Its transaction has committed now, so a second attempt replays its answer.
-            return await self._db.write(work)
+    async def _stored_answers(
+        self, conn: AsyncConnection, requests: list[_Request], now: int
+    ) -> dict[tuple[int, str], idempotency_store.StoredResponse]:
+        keys = [key for r in requests if (key := r.key) is not None]
+        if not keys:
+            return {}
+        stored = await idempotency_store.find_responses(conn, keys=keys)
+        expired = [k for k, answer in stored.items() if answer.created_at + self._ttl_ns <= now]
+        await idempotency_store.delete_responses(conn, keys=expired)
+        return {k: v for k, v in stored.items() if k not in expired}
 
-    async def _replay(
-        self, conn: AsyncConnection, tenant_id: int, claim: IdempotencyClaim, now: int
-    ) -> IngestOutcome | None:
-        stored = await idempotency_store.find_response(conn, tenant_id=tenant_id, key=claim.key)
-        if stored is None:
-            return None
-        if stored.created_at + self._ttl_ns <= now:
-            await idempotency_store.delete_response(conn, tenant_id=tenant_id, key=claim.key)
-            return None
-        if stored.fingerprint != claim.fingerprint:
-            raise IdempotencyMismatch(
-                "Idempotency-Key was already used for a different request; "
-                "send a new key for a new request"
-            )
-        return IngestOutcome(stored.status_code, stored.body, replayed=True)
+
+def _replay(stored: idempotency_store.StoredResponse, request: _Request) -> Result:
+    assert request.claim is not None
+    if stored.fingerprint != request.claim.fingerprint:
+        return IdempotencyMismatch(_MISMATCH)
+    return IngestOutcome(stored.status_code, stored.body, replayed=True)
+
+
+def _settle(request: _Request, result: Result) -> None:
+    if request.future.done():  # the caller went away (client disconnected); the write stands
+        return
+    if isinstance(result, IngestOutcome):
+        request.future.set_result(result)
+    else:
+        request.future.set_exception(result)

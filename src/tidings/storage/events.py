@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, tuple_
@@ -67,6 +68,15 @@ def _values(
     return tuple(fields[c] if c in fields else dims.get(c) for c in _INSERT_COLUMNS)
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Who recorded an event and through which request."""
+
+    tenant_id: int
+    actor_id: int | None
+    request_id: str | None
+
+
 async def insert_events(
     conn: AsyncConnection,
     *,
@@ -76,8 +86,20 @@ async def insert_events(
     request_id: str | None,
     now: int,
 ) -> list[int]:
-    """Insert events in order and return their ids in the same order."""
-    rows = [_values(tenant_id, new, actor_id, request_id, now) for new in new_events]
+    """Insert events of one origin in order and return their ids in the same order."""
+    origin = Origin(tenant_id, actor_id, request_id)
+    return await insert_from(conn, entries=[(origin, new) for new in new_events], now=now)
+
+
+async def insert_from(
+    conn: AsyncConnection, *, entries: Sequence[tuple[Origin, NewEvent]], now: int
+) -> list[int]:
+    """Insert events of any origins in one statement; ids come back in the order given."""
+    rows = [
+        _values(origin.tenant_id, new, origin.actor_id, origin.request_id, now)
+        for origin, new in entries
+    ]
+    new_events = [new for _, new in entries]
     if len(rows) > 1 and conn.dialect.name == "sqlite":
         ids = await _insert_many_sqlite(conn, rows)
     elif len(rows) == 1:
