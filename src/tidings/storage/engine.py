@@ -67,14 +67,20 @@ def create_engines(url: str, *, pool_size: int = 8, sqlite_synchronous: str = "F
             json_deserializer=orjson.loads,
         )
         return Engines(reader=engine, writer=engine, dialect="postgresql")
-    reader = _sqlite_engine(url, pool_size=pool_size, synchronous=sqlite_synchronous, begin="BEGIN")
+    # Readers share the OS page cache, so each keeps a small private cache: eight 16 MB caches
+    # took a loaded server past 250 MB resident. The single writer keeps a larger one.
+    reader = _sqlite_engine(
+        url, pool_size=pool_size, synchronous=sqlite_synchronous, begin="BEGIN", cache_kib=4_000
+    )
     writer = _sqlite_engine(
-        url, pool_size=1, synchronous=sqlite_synchronous, begin="BEGIN IMMEDIATE"
+        url, pool_size=1, synchronous=sqlite_synchronous, begin="BEGIN IMMEDIATE", cache_kib=16_000
     )
     return Engines(reader=reader, writer=writer, dialect="sqlite")
 
 
-def _sqlite_engine(url: str, *, pool_size: int, synchronous: str, begin: str) -> AsyncEngine:
+def _sqlite_engine(
+    url: str, *, pool_size: int, synchronous: str, begin: str, cache_kib: int
+) -> AsyncEngine:
     engine = create_async_engine(
         url,
         pool_size=pool_size,
@@ -94,7 +100,7 @@ def _sqlite_engine(url: str, *, pool_size: int, synchronous: str, begin: str) ->
             "PRAGMA foreign_keys=ON",
             "PRAGMA busy_timeout=30000",
             "PRAGMA temp_store=MEMORY",
-            "PRAGMA cache_size=-16000",
+            f"PRAGMA cache_size=-{cache_kib}",
         ):
             cursor.execute(pragma)
         cursor.close()
