@@ -61,6 +61,7 @@ class EventQueries:
         visibility = visibility_of(principal)
         scope = query_scope(principal.tenant_id, "events", _filter_fingerprint(flt))
         after = self._position(cursor, scope) if cursor else None
+        offset = 0 if after else (page - 1) * per_page
         async with self._db.read() as conn:
             items = await event_store.list_event_summaries(
                 conn,
@@ -68,16 +69,17 @@ class EventQueries:
                 flt=flt,
                 visibility=visibility,
                 limit=per_page,
-                offset=0 if after else (page - 1) * per_page,
+                offset=offset,
                 after=after,
             )
-            total = (
-                None
-                if after
-                else await event_store.count_events(
+            if after:
+                total = None
+            elif len(items) < per_page and (items or offset == 0):
+                total = offset + len(items)  # a partial page is the last: no count needed
+            else:
+                total = await event_store.count_events(
                     conn, tenant_id=principal.tenant_id, flt=flt, visibility=visibility
                 )
-            )
         next_cursor = None
         if len(items) == per_page:
             last = items[-1]
