@@ -1,0 +1,28 @@
+"""Run every benchmark in sequence with its default (target-sized) parameters: `make bench`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from bench import batch_ingest, ingest_memory, list_latency, single_ingest
+
+BENCHMARKS: tuple[tuple[str, Callable[[Sequence[str] | None], None]], ...] = (
+    ("batch_ingest", batch_ingest.main),
+    ("single_ingest", single_ingest.main),
+    ("list_latency", list_latency.main),
+    ("ingest_memory", ingest_memory.main),
+)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run each benchmark's `main` with no arguments, and say how long each took."""
+    del argv
+    for name, run in BENCHMARKS:
+        began = time.perf_counter()
+        run([])
+        print(f"({name} took {time.perf_counter() - began:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""Deterministic, realistic event data: ~20 types over ~90 days, small payloads, a few dimensions.
+
+The same generated event can be rendered as the API's JSON body or as a row of the `events`
+table exactly as `tidings.storage.events` writes it, so HTTP runs and direct-SQL baselines store
+the same data.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from tidings.domain.timestamps import NS_PER_SECOND, format_rfc3339, parse_rfc3339
+
+TYPES: tuple[str, ...] = (
+    "deployment",
+    "incident",
+    "core.webhook_received",
+    "core.timer",
+    "build.started",
+    "build.finished",
+    "test.failed",
+    "alert.fired",
+    "alert.resolved",
+    "user.login",
+    "user.logout",
+    "config.changed",
+    "backup.completed",
+    "certificate.renewed",
+    "scale.up",
+    "scale.down",
+    "job.failed",
+    "job.succeeded",
+    "release.tagged",
+    "audit.access",
+)
+SERVICES = ("checkout", "billing", "search", "user-service", "gateway", "inventory")
+ENVIRONMENTS = ("production", "staging", "development")
+STATUSES = ("success", "failure", "in_progress")
+REGIONS = ("eu-west-1", "us-east-1", "ap-south-1")
+
+START_NS = parse_rfc3339("2024-01-01T00:00:00Z")
+SPAN_DAYS = 90
+DAY_NS = 86_400 * NS_PER_SECOND
+
+# Every column `storage.events.insert_events` writes, in one fixed order for direct-SQL loads.
+INSERT_COLUMNS: tuple[str, ...] = (
+    "tenant_id",
+    "type",
+    "trigger_id",
+    "source_id",
+    "source_ref",
+    "title",
+    "message",
+    "payload",
+    "payload_keys",
+    "config",
+    "links",
+    "related_id",
+    "stakeholders",
+    "allowed_groups",
+    "allowed_roles",
+    "restricted",
+    "username",
+    "actor_id",
+    "request_id",
+    "occurred_at",
+    "recorded_at",
+    "updated_at",
+    "started_at",
+    "ended_at",
+    "service",
+    "environment",
+    "status",
+    "owner",
+    "inventory_project",
+    "inventory_application",
+    "inventory_version",
+    "inventory_namespace",
+    "state_project",
+    "state_environment",
+    "state_deployment",
+    "priority",
+    "impact",
+)
+
+
+@dataclass(frozen=True)
+class GeneratedEvent:
+    """One event of the workload."""
+
+    type: str
+    occurred_at: int
+    payload: dict[str, Any]
+    service: str
+    environment: str
+    status: str
+    priority: int
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of `POST /api/v1/events` (one item of a batch)."""
+        return {
+            "trigger_ref": self.type,
+            "payload": self.payload,
+            "service": self.service,
+            "environment": self.environment,
+            "status": self.status,
+            "priority": self.priority,
+            "occurred_at": format_rfc3339(self.occurred_at),
+        }
+
+    def row(
+        self, *, tenant_id: int, actor_id: int, request_id: str, now: int, payload_json: str
+    ) -> tuple[Any, ...]:
+        """The `events` row, in `INSERT_COLUMNS` order (JSON as text, booleans as False)."""
+        return (
+            tenant_id,
+            self.type,
+            None,
+            None,
+            None,
+            None,
+            None,
+            payload_json,
+            len(self.payload),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            False,
+            None,
+            actor_id,
+            request_id,
+            self.occurred_at,
+            now,
+            now,
+            None,
+            None,
+            self.service,
+            self.environment,
+            self.status,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            self.priority,
+            None,
+        )
+
+
+def generate(count: int, *, seed: int = 1, in_time_order: bool = False) -> Iterator[GeneratedEvent]:
+    """`count` events spread uniformly over 20 types and 90 days (sorted by time if asked)."""
+    rng = random.Random(seed)
+    span = SPAN_DAYS * DAY_NS
+    if in_time_order:
+        # Evenly spaced with jitter: a log that is (almost) appended in time order.
+        step = span // max(count, 1)
+        times: Iterator[int] = (
+            START_NS + i * step + rng.randrange(max(step, 1)) for i in range(count)
+        )
+    else:
+        times = (START_NS + rng.randrange(span) for _ in range(count))
+    for occurred_at in times:
+        occurred_at -= occurred_at % 1_000_000  # millisecond precision, as producers send
+        yield GeneratedEvent(
+            type=rng.choice(TYPES),
+            occurred_at=occurred_at,
+            payload={
+                "host": f"web-{rng.randrange(64):02d}",
+                "region": rng.choice(REGIONS),
+                "duration_ms": rng.randrange(5, 5000),
+                "build": rng.randrange(1, 100_000),
+                "ok": rng.random() < 0.9,
+            },
+            service=rng.choice(SERVICES),
+            environment=rng.choice(ENVIRONMENTS),
+            status=rng.choice(STATUSES),
+            priority=rng.randrange(1, 6),
+        )
+
+
+def request_id() -> str:
+    """A request id shaped like the server's (32 hex characters)."""
+    return uuid.uuid4().hex
