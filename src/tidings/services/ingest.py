@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.access import Permission, Principal, require
 from tidings.domain.clock import Clock
-from tidings.domain.errors import IdempotencyMismatch
+from tidings.domain.errors import IdempotencyMismatch, Unavailable
 from tidings.domain.events import Event, NewEvent, materialize
 from tidings.domain.timestamps import NS_PER_SECOND
 from tidings.services.database import Database
@@ -119,6 +119,11 @@ class Ingestor:
         except Exception as error:
             if taken is None:  # failed before the transaction began: nothing was taken
                 taken, self._waiting = self._waiting, []
+            if isinstance(error, Unavailable):  # an outage fails every request alike
+                for request in taken:
+                    if not request.future.done():
+                        request.future.set_exception(error)
+                return
             if len(taken) == 1:
                 await self._write_alone(taken[0], first_error=error)
             else:
