@@ -27,16 +27,20 @@ class FixedClock:
 async def test_purge_removes_only_what_expired(services: Services) -> None:
     now = 1_000 * HOUR
     async with services.db.transaction() as conn:
-        for key, age in (("old", 25 * HOUR), ("fresh", HOUR)):
-            await idempotency_store.save_response(
-                conn,
-                tenant_id=1,
-                key=key,
-                fingerprint="f",
-                status_code=201,
-                body=b"{}",
-                now=now - age,
-            )
+        await idempotency_store.save_responses(
+            conn,
+            rows=[
+                {
+                    "tenant_id": 1,
+                    "key": key,
+                    "fingerprint": "f",
+                    "status_code": 201,
+                    "response": b"{}",
+                    "created_at": now - age,
+                }
+                for key, age in (("old", 25 * HOUR), ("fresh", HOUR))
+            ],
+        )
         for name, expires in (("expired", now - 1), ("valid", now + HOUR)):
             await credential_store.insert_refresh_token(
                 conn,

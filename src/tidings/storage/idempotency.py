@@ -21,24 +21,6 @@ class StoredResponse:
     created_at: int
 
 
-async def find_response(
-    conn: AsyncConnection, *, tenant_id: int, key: str
-) -> StoredResponse | None:
-    """The stored answer for `key` in a tenant, if any."""
-    query = select(idempotency_keys).where(
-        idempotency_keys.c.tenant_id == tenant_id, idempotency_keys.c.key == key
-    )
-    row = (await conn.execute(query)).first()
-    if row is None:
-        return None
-    return StoredResponse(
-        fingerprint=row.fingerprint,
-        status_code=row.status_code,
-        body=bytes(row.response),
-        created_at=row.created_at,
-    )
-
-
 async def find_responses(
     conn: AsyncConnection, *, keys: Sequence[tuple[int, str]]
 ) -> dict[tuple[int, str], StoredResponse]:
@@ -74,39 +56,6 @@ async def delete_responses(conn: AsyncConnection, *, keys: Sequence[tuple[int, s
                 tuple_(idempotency_keys.c.tenant_id, idempotency_keys.c.key).in_(list(set(keys)))
             )
         )
-
-
-async def save_response(
-    conn: AsyncConnection,
-    *,
-    tenant_id: int,
-    key: str,
-    fingerprint: str,
-    status_code: int,
-    body: bytes,
-    now: int,
-) -> None:
-    """Record the answer for `key`; a concurrent duplicate fails on the primary key."""
-    await conn.execute(
-        idempotency_keys.insert(),
-        {
-            "tenant_id": tenant_id,
-            "key": key,
-            "fingerprint": fingerprint,
-            "status_code": status_code,
-            "response": body,
-            "created_at": now,
-        },
-    )
-
-
-async def delete_response(conn: AsyncConnection, *, tenant_id: int, key: str) -> None:
-    """Forget an expired key so it can be used afresh."""
-    await conn.execute(
-        delete(idempotency_keys).where(
-            idempotency_keys.c.tenant_id == tenant_id, idempotency_keys.c.key == key
-        )
-    )
 
 
 async def purge_older_than(conn: AsyncConnection, *, cutoff: int) -> int:

@@ -21,7 +21,9 @@ from tidings.domain.errors import FieldProblem
 from tidings.domain.events import (
     GROUP_PATTERN,
     IMPACT_RANGE,
+    INT_DIMENSIONS,
     PRIORITY_RANGE,
+    TEXT_DIMENSIONS,
     TYPE_PATTERN,
     TYPE_RULE,
     Event,
@@ -111,21 +113,6 @@ class EventBatchCreate(BaseModel):
     events: list[EventCreate] = Field(min_length=1)
 
 
-_TEXT_FIELDS = (
-    "service",
-    "environment",
-    "status",
-    "owner",
-    "inventory_project",
-    "inventory_application",
-    "inventory_version",
-    "inventory_namespace",
-    "state_project",
-    "state_environment",
-    "state_deployment",
-)
-
-
 def to_new_event(
     body: EventCreate, *, max_depth: int, index: int | None = None
 ) -> tuple[NewEvent | None, list[FieldProblem]]:
@@ -145,7 +132,7 @@ def to_new_event(
     if problems:
         return None, problems
     dimensions: dict[str, str | int] = {
-        name: value for name in _TEXT_FIELDS if (value := getattr(body, name)) is not None
+        name: value for name in TEXT_DIMENSIONS if (value := getattr(body, name)) is not None
     }
     if body.priority is not None:
         dimensions["priority"] = body.priority
@@ -195,7 +182,7 @@ def event_json(event: Event) -> dict[str, Any]:
         "title": event.title,
         "message": event.message,
     }
-    for name in (*_TEXT_FIELDS, "priority", "impact"):
+    for name in (*TEXT_DIMENSIONS, *INT_DIMENSIONS):
         out[name] = event.dimensions.get(name)
     occurred = format_rfc3339(event.occurred_at)
     recorded = format_rfc3339(event.recorded_at)
