@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +26,16 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    grpc_port: int = Field(
+        default=8765,
+        ge=0,
+        le=65535,
+        description="Port of the gRPC server (Tracker's EventService) beside HTTP; 0 disables it.",
+    )
+    tracker_time_zone: str = Field(
+        default="UTC",
+        description="IANA time zone whose calendar day Tracker's /events/today means.",
+    )
 
     admin_token: str | None = Field(
         default=None,
@@ -72,6 +83,16 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
+
+    @field_validator("tracker_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            example = "e.g. UTC, Europe/Paris"
+            raise ValueError(f"'{value}' is not an IANA time zone ({example})") from None
+        return value
 
     @field_validator("database_url")
     @classmethod

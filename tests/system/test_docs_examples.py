@@ -42,19 +42,26 @@ VOLATILE = frozenset(
     {
         "access_token",
         "actor",
+        "at",
         "created",
+        "createdAt",
         "expires",
         "locator",
         "next_cursor",
         "occurred_at",
+        "pagingToken",
         "prefix",
         "recorded_at",
         "refresh_token",
         "request_id",
+        "requestId",
         "revoked",
         "tenant",
+        "timestamp",
         "token",
         "updated",
+        "updatedAt",
+        "userLocator",
     }
 )
 

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from tidings import __version__
+from tidings.api.dialects import escapekit, socotra, tracker
 from tidings.api.errors import install_error_handlers
 from tidings.api.middleware import (
     AuthenticationMiddleware,
@@ -54,7 +55,9 @@ def create_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
-    for router in (health.router, auth.router, events.router, admin.router):
+    routers = (health.router, auth.router, events.router, admin.router)
+    dialects = (tracker.router, socotra.router, escapekit.router)
+    for router in (*routers, *dialects):
         app.include_router(router)
     _document_bearer_auth(app)
 

@@ -21,6 +21,8 @@ class Permission(StrEnum):
     EVENTS_READ = "events:read"
     EVENTS_LIST = "events:list"
     EVENTS_WRITE = "events:write"
+    # Deleting rewrites history, so it is its own permission (admins hold it; writers do not).
+    EVENTS_DELETE = "events:delete"
     ADMIN = "admin"
     SYSTEM_ADMIN = "system:admin"
 

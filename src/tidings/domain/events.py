@@ -121,6 +121,10 @@ class EventFilter:
     start: int | None = None
     end: int | None = None
     request_id: str | None = None
+    # Exact matches on dimensions (`("service", "api")`, `("priority", 1)`), and dimensions that
+    # must be set at all (EscapeKit's "inventory events" are those with an inventory project).
+    dimensions: tuple[tuple[str, str | int], ...] = ()
+    present: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ nine digits itself. `datetime.fromisoformat` does the calendar part.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 
 NS_PER_SECOND = 1_000_000_000
@@ -91,3 +91,15 @@ def format_rfc3339(ns: int) -> str:
 def _format_seconds(seconds: int) -> str:
     # Events of one batch mostly share their second; strftime is the costly part of rendering.
     return (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def day_bounds(now_ns: int, zone: tzinfo) -> tuple[int, int]:
+    """The first and last nanosecond of the calendar day containing `now_ns` in `zone`.
+
+    A day is not always 24 hours: on daylight-saving days it is 23 or 25, which the arithmetic
+    on local midnights gets right.
+    """
+    local = datetime.fromtimestamp(now_ns // NS_PER_SECOND, tz=UTC).astimezone(zone)
+    midnight = datetime.combine(local.date(), time(0), tzinfo=zone)
+    next_midnight = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=zone)
+    return to_ns(midnight), to_ns(next_midnight) - 1

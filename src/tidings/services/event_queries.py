@@ -13,8 +13,13 @@ from tidings.domain.cursors import CursorCodec, CursorError, query_scope
 from tidings.domain.errors import FieldProblem, InvalidInput, NotFound
 from tidings.domain.events import Event, EventFilter, EventSummary
 from tidings.domain.json import JSONValue
+from tidings.domain.revisions import Revision
 from tidings.services.database import Database
+from tidings.storage import event_edits as edit_store
 from tidings.storage import events as event_store
+
+# One API request records at most one batch; this bounds the answer of "events of a request".
+MAX_EVENTS_PER_REQUEST = 10_000
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,15 @@ class SummaryPage:
     """A page of summaries with its exact total, or with the cursor of the next page."""
 
     items: list[EventSummary]
+    total: int | None
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """A page of whole events with its exact total, or with the cursor of the next page."""
+
+    items: list[Event]
     total: int | None
     next_cursor: str | None
 
@@ -86,6 +100,69 @@ class EventQueries:
             next_cursor = self._cursors.encode(scope=scope, position=[last.occurred_at, last.id])
         return SummaryPage(items=items, total=total, next_cursor=next_cursor)
 
+    async def page(
+        self,
+        *,
+        principal: Principal,
+        flt: EventFilter,
+        page: int,
+        per_page: int,
+        cursor: str | None = None,
+        with_total: bool = True,
+    ) -> EventPage:
+        """Whole events, newest first: by page number (exact total) or after a cursor."""
+        require(principal, Permission.EVENTS_LIST)
+        visibility = visibility_of(principal)
+        scope = query_scope(principal.tenant_id, "events", _filter_fingerprint(flt))
+        after = self._position(cursor, scope) if cursor else None
+        offset = 0 if after else (page - 1) * per_page
+        async with self._db.read() as conn:
+            items = await event_store.list_events(
+                conn,
+                tenant_id=principal.tenant_id,
+                flt=flt,
+                visibility=visibility,
+                limit=per_page,
+                offset=offset,
+                after=after,
+            )
+            total: int | None = None
+            if after or not with_total:
+                total = None
+            elif len(items) < per_page and (items or offset == 0):
+                total = offset + len(items)
+            else:
+                total = await event_store.count_events(
+                    conn, tenant_id=principal.tenant_id, flt=flt, visibility=visibility
+                )
+        next_cursor = None
+        if len(items) == per_page:
+            last = items[-1]
+            next_cursor = self._cursors.encode(scope=scope, position=[last.occurred_at, last.id])
+        return EventPage(items=items, total=total, next_cursor=next_cursor)
+
+    async def of_request(self, *, principal: Principal, request_id: str) -> list[Event]:
+        """The events one API request recorded, oldest first (empty when there are none)."""
+        require(principal, Permission.EVENTS_READ)
+        async with self._db.read() as conn:
+            return await event_store.list_by_request(
+                conn,
+                tenant_id=principal.tenant_id,
+                request_id=request_id,
+                visibility=visibility_of(principal),
+                limit=MAX_EVENTS_PER_REQUEST,
+            )
+
+    async def revisions(
+        self, *, principal: Principal, event_ids: list[int]
+    ) -> dict[int, list[Revision]]:
+        """The recorded changes of events the caller has already been allowed to read."""
+        require(principal, Permission.EVENTS_READ)
+        async with self._db.read() as conn:
+            return await edit_store.list_revisions(
+                conn, tenant_id=principal.tenant_id, event_ids=event_ids
+            )
+
     def _position(self, cursor: str, scope: str) -> tuple[int, int]:
         try:
             position = self._cursors.decode(cursor, scope=scope)
@@ -109,4 +186,6 @@ def _filter_fingerprint(flt: EventFilter) -> dict[str, JSONValue]:
         "start": flt.start,
         "end": flt.end,
         "request": flt.request_id,
+        "dimensions": [[name, value] for name, value in flt.dimensions],
+        "present": list(flt.present),
     }

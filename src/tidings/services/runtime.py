@@ -12,7 +12,9 @@ from tidings.services.auth import Authenticator
 from tidings.services.bootstrap import Bootstrapped, bootstrap
 from tidings.services.clock import SystemClock
 from tidings.services.database import Database
+from tidings.services.event_edits import EventEditor
 from tidings.services.event_queries import EventQueries
+from tidings.services.event_stream import EventStream
 from tidings.services.ingest import Ingestor
 from tidings.services.maintenance import Housekeeper
 from tidings.services.roles_groups import GroupAdmin, RoleAdmin
@@ -49,6 +51,8 @@ class Services:
     auth: Authenticator
     ingest: Ingestor
     events: EventQueries
+    edits: EventEditor
+    stream: EventStream
     tenants: TenantAdmin
     accounts: AccountAdmin
     roles: RoleAdmin
@@ -69,6 +73,7 @@ class Services:
             cache_seconds=settings.principal_cache_seconds,
             refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
         )
+        cursors = CursorCodec(credentials.derive_key(secret, "cursor"))
         return cls(
             settings=settings,
             db=db,
@@ -77,7 +82,9 @@ class Services:
             ingest=Ingestor(
                 db, clock=clock, idempotency_ttl_seconds=settings.idempotency_ttl_seconds
             ),
-            events=EventQueries(db, cursors=CursorCodec(credentials.derive_key(secret, "cursor"))),
+            events=EventQueries(db, cursors=cursors),
+            edits=EventEditor(db, clock=clock),
+            stream=EventStream(db, cursors=cursors),
             tenants=TenantAdmin(db, clock=clock, on_change=auth.forget),
             accounts=AccountAdmin(db, clock=clock, on_change=auth.forget),
             roles=RoleAdmin(db, clock=clock, on_change=auth.forget),

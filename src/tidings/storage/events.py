@@ -27,7 +27,8 @@ _DIMENSION_COLUMNS = TEXT_DIMENSIONS + INT_DIMENSIONS
 _JSON_COLUMNS = frozenset(
     {"payload", "config", "links", "stakeholders", "allowed_groups", "allowed_roles"}
 )
-_INSERT_COLUMNS = tuple(c.name for c in events.c if c.name != "id")
+# `commit_tx` is left to the column default: the writing transaction's id on PostgreSQL.
+_INSERT_COLUMNS = tuple(c.name for c in events.c if c.name not in ("id", "commit_tx"))
 _JSON_POSITIONS = frozenset(i for i, c in enumerate(_INSERT_COLUMNS) if c in _JSON_COLUMNS)
 _SQLITE_INSERT = str(
     events.insert().compile(dialect=sqlite.dialect(), column_keys=list(_INSERT_COLUMNS))
@@ -183,6 +184,12 @@ def _where(tenant_id: int, flt: EventFilter, visibility: Visibility) -> list[Col
         clauses.append(events.c.occurred_at <= flt.end)
     if flt.request_id is not None:
         clauses.append(events.c.request_id == flt.request_id)
+    for name, value in flt.dimensions:
+        assert name in _DIMENSION_COLUMNS, name
+        clauses.append(events.c[name] == value)
+    for name in flt.present:
+        assert name in _DIMENSION_COLUMNS, name
+        clauses.append(events.c[name].is_not(None))
     seen = visibility_clause(visibility)
     if seen is not None:
         clauses.append(seen)
@@ -261,13 +268,45 @@ async def list_event_summaries(
     ]
 
 
-def _full_select() -> Select[Any]:
+async def list_events(
+    conn: AsyncConnection,
+    *,
+    tenant_id: int,
+    flt: EventFilter,
+    visibility: Visibility,
+    limit: int,
+    offset: int = 0,
+    after: tuple[int, int] | None = None,
+) -> list[Event]:
+    """One page of whole events, newest first, for the dialects whose lists show every field."""
+    ids = _page_of_ids(tenant_id, flt, visibility, limit=limit, offset=offset, after=after)
+    page = ids.subquery()
+    query = (
+        full_select()
+        .join(page, page.c.id == events.c.id)
+        .order_by(events.c.occurred_at.desc(), events.c.id.desc())
+    )
+    return [to_event(row) for row in await conn.execute(query)]
+
+
+async def list_by_request(
+    conn: AsyncConnection, *, tenant_id: int, request_id: str, visibility: Visibility, limit: int
+) -> list[Event]:
+    """The events one API request recorded, in the order it recorded them."""
+    clauses = _where(tenant_id, EventFilter(request_id=request_id), visibility)
+    query = full_select().where(*clauses).order_by(events.c.id).limit(limit)
+    return [to_event(row) for row in await conn.execute(query)]
+
+
+def full_select() -> Select[Any]:
+    """Every column of an event plus its actor's locator."""
     return select(events, principals.c.locator.label("actor_locator")).outerjoin(
         principals, principals.c.id == events.c.actor_id
     )
 
 
-def _event(r: Row[Any]) -> Event:
+def to_event(r: Row[Any]) -> Event:
+    """The domain event of a row selected with `full_select()`."""
     dims: dict[str, str | int] = {}
     for name in _DIMENSION_COLUMNS:
         value = getattr(r, name)
@@ -307,5 +346,5 @@ async def get_event(
 ) -> Event | None:
     """One event by id, or None when it is absent, in another tenant, or hidden from the reader."""
     clauses = [events.c.id == event_id, *_where(tenant_id, EventFilter(), visibility)]
-    row = (await conn.execute(_full_select().where(*clauses))).first()
-    return None if row is None else _event(row)
+    row = (await conn.execute(full_select().where(*clauses))).first()
+    return None if row is None else to_event(row)

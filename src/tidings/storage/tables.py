@@ -195,6 +195,10 @@ events = Table(
     Column("updated_at", Nanos, nullable=False),
     Column("started_at", Nanos, nullable=True),
     Column("ended_at", Nanos, nullable=True),
+    # The id of the transaction that wrote the row (PostgreSQL's xid8; 0 on SQLite, whose single
+    # writer commits in id order). Followers of the log read in (commit_tx, id) order below the
+    # oldest transaction still running, so an event that commits late is never skipped.
+    Column("commit_tx", BigInteger, nullable=False, server_default=text("0")),
     # Every list is ordered newest first by (occurred_at, id) and filtered by tenant first.
     # `restricted` rides along so a reader's visibility check needs no row lookup.
     Index("ix_events_tenant_time", "tenant_id", "occurred_at", "id", "restricted"),
@@ -252,6 +256,11 @@ events = Table(
         sqlite_where=text("state_project IS NOT NULL"),
         postgresql_where=text("state_project IS NOT NULL"),
     ),
+    # The stream (Socotra's event list) follows the log in commit order, by type or not, and
+    # finds where a time window starts by the time the event was recorded.
+    Index("ix_events_tenant_stream", "tenant_id", "commit_tx", "id"),
+    Index("ix_events_tenant_type_stream", "tenant_id", "type", "commit_tx", "id"),
+    Index("ix_events_tenant_recorded", "tenant_id", "recorded_at", "id"),
     sqlite_autoincrement=True,
 )
 
@@ -273,4 +282,23 @@ idempotency_keys = Table(
     Column("status_code", Integer, nullable=False),
     Column("response", LargeBinary, nullable=False),
     Column("created_at", Nanos, nullable=False),
+)
+
+# The history of an event: one row per update (who, when, each field's old and new value) or
+# delete (the whole event as it was). Kept when the event is deleted, so no foreign key.
+event_revisions = Table(
+    "event_revisions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tenant_id", BigInteger, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", BigInteger, nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("actor_id", BigInteger, nullable=True),
+    Column("actor_locator", String(36), nullable=True),
+    Column("actor_name", String(100), nullable=True),
+    Column("changed_at", Nanos, nullable=False),
+    Column("changes", Json, nullable=False),
+    UniqueConstraint("tenant_id", "event_id", "number"),
+    sqlite_autoincrement=True,
 )

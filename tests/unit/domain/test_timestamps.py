@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from tidings.domain.timestamps import (
     MAX_NS,
     TimestampError,
+    day_bounds,
     format_rfc3339,
     parse_date_or_datetime,
     parse_rfc3339,
@@ -88,3 +90,39 @@ def test_to_ns_needs_a_time_zone() -> None:
     assert to_ns(datetime(2024, 1, 15, 10, tzinfo=UTC)) == 1_705_312_800_000_000_000
     with pytest.raises(TimestampError):
         to_ns(datetime(2024, 1, 15, 10))  # noqa: DTZ001 - the naive value is the point
+
+
+# Calendar days in a zone, including the 23- and 25-hour days of daylight-saving changes.
+@pytest.mark.parametrize(
+    ("now", "zone", "start", "end"),
+    [
+        ("2024-01-15T10:00:00Z", "UTC", "2024-01-15T00:00:00Z", "2024-01-16T00:00:00Z"),
+        # 23:30 UTC is already the next day in Paris (UTC+1 in winter).
+        ("2024-01-15T23:30:00Z", "Europe/Paris", "2024-01-15T23:00:00Z", "2024-01-16T23:00:00Z"),
+        # Spring forward in New York on 2024-03-10: the day lasts 23 hours.
+        (
+            "2024-03-10T12:00:00Z",
+            "America/New_York",
+            "2024-03-10T05:00:00Z",
+            "2024-03-11T04:00:00Z",
+        ),
+        # Fall back on 2024-11-03: the day lasts 25 hours.
+        (
+            "2024-11-03T12:00:00Z",
+            "America/New_York",
+            "2024-11-03T04:00:00Z",
+            "2024-11-04T05:00:00Z",
+        ),
+        # Kiritimati (UTC+14): the local day starts on the previous UTC date.
+        (
+            "2024-01-15T09:00:00Z",
+            "Pacific/Kiritimati",
+            "2024-01-14T10:00:00Z",
+            "2024-01-15T10:00:00Z",
+        ),
+    ],
+)
+def test_day_bounds_in_a_zone(now: str, zone: str, start: str, end: str) -> None:
+    first, last = day_bounds(parse_rfc3339(now), ZoneInfo(zone))
+    assert first == parse_rfc3339(start)
+    assert last == parse_rfc3339(end) - 1

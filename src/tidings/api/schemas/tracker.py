@@ -1,0 +1,218 @@
+"""Tracker's event shape (`003_…txt`) and its mapping onto the core event, both ways.
+
+Shared by the REST router and the gRPC service, so both speak exactly the same dialect: the gRPC
+side turns its messages into these models first. Codes arrive as integers over REST and as
+strings over gRPC ("1"); both are accepted and checked against the code tables, and a code outside
+a table is a 400 that names the field and lists the allowed values.
+
+Tracker fields with no column of their own (`notification`, `notifications`) live in the payload,
+where rules and subscriptions can read them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from tidings.domain.errors import FieldProblem, InvalidInput
+from tidings.domain.events import EventLimits, NewEvent
+from tidings.domain.json import JSONValue
+from tidings.domain.revisions import EventPatch
+from tidings.domain.timestamps import TimestampError, parse_rfc3339
+from tidings.domain.tracker import (
+    ENVIRONMENTS,
+    EVENT_TYPES,
+    IMPACTS,
+    PRIORITIES,
+    STATUSES,
+    CodeTable,
+)
+
+LIMITS = EventLimits()
+Text = Annotated[str, StringConstraints(min_length=1, max_length=LIMITS.max_dimension_chars)]
+Title = Annotated[str, StringConstraints(min_length=1, max_length=LIMITS.max_title_chars)]
+Message = Annotated[str, StringConstraints(max_length=LIMITS.max_message_chars)]
+Link = Annotated[str, StringConstraints(max_length=2048)]
+Code = int | Annotated[str, StringConstraints(pattern=r"^\s*-?\d{1,9}\s*$")]
+NOTIFICATION_CHANNELS = ("slack", "email")
+
+# Tracker attribute -> the code table it is checked against, and the core field it fills.
+_CODED: dict[str, tuple[CodeTable, str]] = {
+    "type": (EVENT_TYPES, "type"),
+    "status": (STATUSES, "status"),
+    "environment": (ENVIRONMENTS, "environment"),
+    "priority": (PRIORITIES, "priority"),
+    "impact": (IMPACTS, "impact"),
+}
+# Tables whose canonical name (not the code) the core stores.
+_BY_NAME = frozenset({"type", "status", "environment"})
+# Plain attributes -> core fields.
+_PLAIN: dict[str, str] = {
+    "message": "message",
+    "source": "source_ref",
+    "service": "service",
+    "owner": "owner",
+    "relatedId": "related_id",
+}
+_TIMES: dict[str, str] = {"startDate": "started_at", "endDate": "ended_at"}
+_PAYLOAD_ATTRIBUTES = ("notification", "notifications")
+
+
+class TrackerAttributes(BaseModel):
+    """`attributes` of a Tracker event; which are required depends on create or update."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: Message | None = None
+    source: Text | None = None
+    type: Code | None = Field(default=None, description="1-5: " + EVENT_TYPES.allowed())
+    priority: Code | None = Field(default=None, description="1 (P1, critical) .. 5 (P5, low)")
+    relatedId: Text | None = None
+    service: Text | None = None
+    status: Code | None = Field(default=None, description=STATUSES.allowed())
+    environment: Code | None = Field(default=None, description=ENVIRONMENTS.allowed())
+    impact: Code | None = Field(default=None, description="1 (low) .. 3 (high)")
+    startDate: str | None = Field(
+        default=None, description="RFC 3339", examples=["2024-01-15T10:00:00Z"]
+    )
+    endDate: str | None = Field(default=None, description="RFC 3339")
+    owner: Text | None = None
+    stakeHolders: list[Text] | None = Field(default=None, max_length=LIMITS.max_list_items)
+    notification: bool | None = None
+    notifications: list[str] | None = Field(default=None, max_length=len(NOTIFICATION_CHANNELS))
+
+
+class TrackerEventCreate(BaseModel):
+    """`POST /api/v1alpha1/event`: `title`, `attributes.type` and `attributes.service` required."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title
+    attributes: TrackerAttributes
+    links: dict[str, Link] | None = Field(default=None, max_length=LIMITS.max_list_items)
+
+
+class TrackerEventUpdate(BaseModel):
+    """`PUT /api/v1alpha1/event`: the id, and only the fields to change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64)
+    title: Title | None = None
+    attributes: TrackerAttributes | None = None
+    links: dict[str, Link | None] | None = Field(default=None, max_length=LIMITS.max_list_items)
+
+
+def _code(
+    table: CodeTable, value: int | str, path: str, problems: list[FieldProblem]
+) -> int | None:
+    code = int(value)
+    if table.name_of(code) is None:
+        problems.append(FieldProblem(path, table.problem(value)))
+        return None
+    return code
+
+
+def _attribute_fields(
+    attrs: TrackerAttributes, present: set[str], problems: list[FieldProblem]
+) -> tuple[dict[str, JSONValue], dict[str, JSONValue]]:
+    """Core field values and payload entries for the attributes named in `present`."""
+    fields: dict[str, JSONValue] = {}
+    payload: dict[str, JSONValue] = {}
+    for name in present:
+        value = getattr(attrs, name)
+        path = f"attributes.{name}"
+        if name in _CODED:
+            table, core = _CODED[name]
+            if value is None:
+                fields[core] = None
+                continue
+            code = _code(table, value, path, problems)
+            if code is not None:
+                fields[core] = table.name_of(code) if name in _BY_NAME else code
+        elif name in _PLAIN:
+            fields[_PLAIN[name]] = value
+        elif name in _TIMES:
+            try:
+                fields[_TIMES[name]] = None if value is None else parse_rfc3339(value)
+            except TimestampError as exc:
+                problems.append(FieldProblem(path, str(exc)))
+        elif name == "stakeHolders":
+            fields["stakeholders"] = None if value is None else list(value)
+        elif name == "notifications" and value is not None:
+            unknown = [v for v in value if v not in NOTIFICATION_CHANNELS]
+            if unknown:
+                allowed = ", ".join(NOTIFICATION_CHANNELS)
+                problems.append(FieldProblem(path, f"must list only {allowed}; got {unknown}"))
+            payload[name] = list(dict.fromkeys(value))
+        else:  # notification, or clearing notifications
+            payload[name] = value
+    return fields, payload
+
+
+def to_new_event(body: TrackerEventCreate) -> NewEvent:
+    """The core event a Tracker create asks for, or InvalidInput naming each bad field."""
+    problems: list[FieldProblem] = []
+    attrs = body.attributes
+    for required in ("type", "service"):
+        if getattr(attrs, required) is None:
+            problems.append(FieldProblem(f"attributes.{required}", "is required"))
+    fields, payload = _attribute_fields(attrs, set(attrs.model_fields_set), problems)
+    if problems:
+        raise InvalidInput.of(*problems)
+    dimensions: dict[str, str | int] = {}
+    for core in ("service", "owner", "status", "environment", "priority", "impact"):
+        value = fields.get(core)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            dimensions[core] = value
+    started, ended = fields.get("started_at"), fields.get("ended_at")
+    return NewEvent(
+        type=str(fields["type"]),
+        payload={k: v for k, v in payload.items() if v is not None},
+        title=body.title,
+        message=_text(fields.get("message")),
+        source_ref=_text(fields.get("source_ref")),
+        dimensions=dimensions,
+        links=dict(body.links or {}),
+        related_id=_text(fields.get("related_id")),
+        stakeholders=tuple(attrs.stakeHolders or ()),
+        started_at=started if isinstance(started, int) else None,
+        ended_at=ended if isinstance(ended, int) else None,
+    )
+
+
+def _text(value: JSONValue) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def to_patch(body: TrackerEventUpdate) -> EventPatch:
+    """The partial update a Tracker PUT asks for; fields it does not name stay as they are."""
+    problems: list[FieldProblem] = []
+    fields: dict[str, JSONValue] = {}
+    payload: dict[str, JSONValue] = {}
+    if "title" in body.model_fields_set:
+        if body.title is None:
+            problems.append(FieldProblem("title", "is required and cannot be cleared"))
+        fields["title"] = body.title
+    if body.attributes is not None:
+        present = set(body.attributes.model_fields_set)
+        for required in ("type", "service"):
+            if required in present and getattr(body.attributes, required) is None:
+                problems.append(
+                    FieldProblem(f"attributes.{required}", "is required and cannot be cleared")
+                )
+        attr_fields, payload = _attribute_fields(body.attributes, present, problems)
+        fields.update(attr_fields)
+    if problems:
+        raise InvalidInput.of(*problems)
+    return EventPatch(fields=fields, links=dict(body.links or {}), payload=payload)
+
+
+def parse_id(text: str) -> int | None:
+    """Tracker ids are strings; ours are positive integers. None means no such event."""
+    stripped = text.strip()
+    if not stripped.isdigit() or len(stripped) > 19:
+        return None
+    value = int(stripped)
+    return value if 1 <= value <= 2**63 - 1 else None
