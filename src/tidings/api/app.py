@@ -55,9 +55,10 @@ def create_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
-    routers = (health.router, auth.router, events.router, admin.router)
-    dialects = (tracker.router, socotra.router, escapekit.router)
-    for router in (*routers, *dialects):
+    # EscapeKit's /api/v1/events/query/… comes before the native /api/v1/events/{id}, which
+    # would otherwise take "query" for an event id (routers match in the order they are added).
+    routers = (health.router, auth.router, escapekit.router, events.router, admin.router)
+    for router in (*routers, tracker.router, socotra.router):
         app.include_router(router)
     _document_bearer_auth(app)
 
