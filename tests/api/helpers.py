@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
+from sqlalchemy import text
+
+from tidings.services.runtime import Services
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -46,3 +50,29 @@ async def post_event(
     assert response.status_code == 201, response.text
     data: dict[str, Any] = response.json()["data"]
     return data
+
+
+# Rows of events whose writing transaction is not below the stream's horizon yet.
+_UNSETTLED = text(
+    "SELECT count(*) FROM events "
+    "WHERE commit_tx >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+)
+
+
+async def settle(services: Services, timeout: float = 30.0) -> None:
+    """Wait until every committed event is below PostgreSQL's stream horizon.
+
+    The horizon is the oldest transaction still running on the whole server (`pg_snapshot_xmin`
+    is cluster-wide), so a test sharing its PostgreSQL server with other processes may find its
+    own, already committed events held back for a while by someone else's open transaction.
+    Waiting for that keeps the assertions exact. On SQLite every commit is readable at once.
+    """
+    if services.db.dialect != "postgresql":
+        return
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        async with services.db.read() as conn:
+            if (await conn.execute(_UNSETTLED)).scalar_one() == 0:
+                return
+        assert asyncio.get_running_loop().time() < deadline, "the stream horizon did not advance"
+        await asyncio.sleep(0.01)

@@ -43,6 +43,7 @@ VOLATILE = frozenset(
         "access_token",
         "actor",
         "at",
+        "byLocator",
         "created",
         "createdAt",
         "expires",

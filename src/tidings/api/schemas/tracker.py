@@ -11,9 +11,10 @@ where rules and subscriptions can read them.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints
 
 from tidings.domain.errors import FieldProblem, InvalidInput
 from tidings.domain.events import EventLimits, NewEvent
@@ -34,8 +35,22 @@ Text = Annotated[str, StringConstraints(min_length=1, max_length=LIMITS.max_dime
 Title = Annotated[str, StringConstraints(min_length=1, max_length=LIMITS.max_title_chars)]
 Message = Annotated[str, StringConstraints(max_length=LIMITS.max_message_chars)]
 Link = Annotated[str, StringConstraints(max_length=2048)]
-Code = int | Annotated[str, StringConstraints(pattern=r"^\s*-?\d{1,9}\s*$")]
+_CODE_TEXT = re.compile(r"\s*-?[0-9]{1,9}\s*")
+
+
+def _code_input(value: object) -> object:
+    """A code as an integer: gRPC sends "1", REST sends 1; a boolean is neither."""
+    if isinstance(value, bool):
+        raise ValueError("must be an integer code, not a boolean")
+    if isinstance(value, str) and _CODE_TEXT.fullmatch(value):
+        return int(value)
+    return value
+
+
+# Strict after the conversion, so `true`, `1.0` and "one" are refused with one message each.
+Code = Annotated[int, Strict(), BeforeValidator(_code_input)]
 NOTIFICATION_CHANNELS = ("slack", "email")
+_ID = re.compile(r"[1-9][0-9]{0,18}")
 
 # Tracker attribute -> the code table it is checked against, and the core field it fills.
 _CODED: dict[str, tuple[CodeTable, str]] = {
@@ -107,6 +122,7 @@ class TrackerEventUpdate(BaseModel):
 def _code(
     table: CodeTable, value: int | str, path: str, problems: list[FieldProblem]
 ) -> int | None:
+    """The code when `table` has it; otherwise a problem naming the path and allowed values."""
     code = int(value)
     if table.name_of(code) is None:
         problems.append(FieldProblem(path, table.problem(value)))
@@ -120,7 +136,8 @@ def _attribute_fields(
     """Core field values and payload entries for the attributes named in `present`."""
     fields: dict[str, JSONValue] = {}
     payload: dict[str, JSONValue] = {}
-    for name in present:
+    # The declared order, not the set's: revisions then list their changes in a stable order.
+    for name in (n for n in TrackerAttributes.model_fields if n in present):
         value = getattr(attrs, name)
         path = f"attributes.{name}"
         if name in _CODED:
@@ -139,7 +156,8 @@ def _attribute_fields(
             except TimestampError as exc:
                 problems.append(FieldProblem(path, str(exc)))
         elif name == "stakeHolders":
-            fields["stakeholders"] = None if value is None else list(value)
+            # The core keeps "no stakeholders" as null, so [] over null is no change.
+            fields["stakeholders"] = list(value or ()) or None
         elif name == "notifications" and value is not None:
             unknown = [v for v in value if v not in NOTIFICATION_CHANNELS]
             if unknown:
@@ -210,9 +228,12 @@ def to_patch(body: TrackerEventUpdate) -> EventPatch:
 
 
 def parse_id(text: str) -> int | None:
-    """Tracker ids are strings; ours are positive integers. None means no such event."""
-    stripped = text.strip()
-    if not stripped.isdigit() or len(stripped) > 19:
+    """Tracker ids are strings; ours are positive integers. None means no such event.
+
+    Only the one spelling `str(id)` gives names an event: `str.isdigit` would let "²" through
+    (which `int` then refuses) and "١٢" alias event 12, and "007" or " 7" are other strings.
+    """
+    if _ID.fullmatch(text) is None:
         return None
-    value = int(stripped)
-    return value if 1 <= value <= 2**63 - 1 else None
+    value = int(text)
+    return value if value <= 2**63 - 1 else None
