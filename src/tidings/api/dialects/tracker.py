@@ -9,15 +9,15 @@ shows no envelope for the paginated reads, so they answer
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from tidings.api.dependencies import PrincipalDep, RequestIdDep, ServicesDep
+from tidings.api.idempotency import IdempotencyKey, claim_of
 from tidings.api.routing import JSONRoute
 from tidings.api.schemas.tracker import (
     TrackerEventCreate,
@@ -34,7 +34,6 @@ from tidings.domain.json import depth_exceeds
 from tidings.domain.pagination import total_pages
 from tidings.domain.timestamps import TimestampError, day_bounds, parse_date_or_datetime
 from tidings.domain.tracker import ENVIRONMENTS, EVENT_TYPES, PRIORITIES, STATUSES, CodeTable
-from tidings.services.ingest import IdempotencyClaim
 from tidings.services.runtime import Services
 
 router = APIRouter(prefix="/api/v1alpha1", tags=["tracker"], route_class=JSONRoute)
@@ -44,15 +43,6 @@ DEFAULT_PER_PAGE = 10
 MAX_PER_PAGE = 100
 MAX_PAGE = 1_000_000
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=255,
-        pattern=r"^[\x21-\x7e]+$",
-        description="Retrying with the same key returns the first answer and stores nothing twice.",
-    ),
-]
 EventId = Annotated[str, Path(max_length=64, description="The event's id (a string).")]
 PerPage = Annotated[
     int, Query(ge=1, le=MAX_PER_PAGE, description="Events per page (1-100, default 10).")
@@ -80,17 +70,6 @@ def _event_id(text: str) -> int:
     if event_id is None:
         raise _not_found(text)
     return event_id
-
-
-async def _claim(
-    request: Request, principal: Principal, key: str | None
-) -> IdempotencyClaim | None:
-    """Bind the key to this caller, method, path and body: any difference is a new request."""
-    if key is None:
-        return None
-    digest = hashlib.sha256(f"{principal.locator}\n{request.method}\n{request.url.path}\n".encode())
-    digest.update(await request.body())
-    return IdempotencyClaim(key=key, fingerprint=digest.hexdigest())
 
 
 async def _full_event(services: Services, principal: Principal, event_id: int) -> dict[str, Any]:
@@ -141,7 +120,7 @@ async def create_event(
         new_events=[new],
         request_id=request_id,
         render=lambda stored: (201, orjson.dumps(created_json(stored[0]))),
-        claim=await _claim(request, principal, idempotency_key),
+        claim=await claim_of(request, principal, idempotency_key),
     )
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
     return Response(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from tidings.api.dependencies import PrincipalDep, RequestIdDep, ServicesDep
+from tidings.api.idempotency import IdempotencyKey, claim_of
 from tidings.api.routing import JSONRoute
 from tidings.api.schemas.events import (
     EventBatchCreate,
@@ -18,25 +18,15 @@ from tidings.api.schemas.events import (
     summary_json,
     to_new_event,
 )
-from tidings.domain.access import Permission, Principal, require
+from tidings.domain.access import Permission, require
 from tidings.domain.errors import FieldProblem, InvalidInput
 from tidings.domain.events import Event, EventFilter, NewEvent, materialize, summarize
 from tidings.domain.pagination import total_pages
 from tidings.domain.timestamps import TimestampError, parse_date_or_datetime
-from tidings.services.ingest import IdempotencyClaim
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"], route_class=JSONRoute)
 
 MAX_ID = 2**63 - 1
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=255,
-        pattern=r"^[\x21-\x7e]+$",
-        description="Retrying with the same key returns the first answer and stores nothing twice.",
-    ),
-]
 
 
 def _json(status: int, body: Any) -> tuple[int, bytes]:
@@ -46,17 +36,6 @@ def _json(status: int, body: Any) -> tuple[int, bytes]:
 def _response(status: int, body: bytes, *, replayed: bool = False) -> Response:
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return Response(body, status_code=status, media_type="application/json", headers=headers)
-
-
-async def _claim(
-    request: Request, principal: Principal, key: str | None
-) -> IdempotencyClaim | None:
-    """Bind the key to this caller, method, path and body: any difference is a new request."""
-    if key is None:
-        return None
-    digest = hashlib.sha256(f"{principal.locator}\n{request.method}\n{request.url.path}\n".encode())
-    digest.update(await request.body())
-    return IdempotencyClaim(key=key, fingerprint=digest.hexdigest())
 
 
 def _convert(bodies: list[EventCreate], max_depth: int, indexed: bool) -> list[NewEvent]:
@@ -94,7 +73,7 @@ async def create_event(
         new_events=new_events,
         request_id=request_id,
         render=lambda stored: _json(201, {"data": event_json(stored[0])}),
-        claim=await _claim(request, principal, idempotency_key),
+        claim=await claim_of(request, principal, idempotency_key),
     )
     return _response(outcome.status_code, outcome.body, replayed=outcome.replayed)
 
@@ -131,7 +110,7 @@ async def create_events(
         new_events=new_events,
         request_id=request_id,
         render=lambda stored: _json(201, {"data": [summary_json(summarize(e)) for e in stored]}),
-        claim=await _claim(request, principal, idempotency_key),
+        claim=await claim_of(request, principal, idempotency_key),
     )
     return _response(outcome.status_code, outcome.body, replayed=outcome.replayed)
 
