@@ -9,6 +9,7 @@ import httpx
 from sqlalchemy import text
 
 from tidings.services.runtime import Services
+from tidings.storage import event_stream as stream_store
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -53,19 +54,17 @@ async def post_event(
 
 
 # Rows of events whose writing transaction is not below the stream's horizon yet.
-_UNSETTLED = text(
-    "SELECT count(*) FROM events "
-    "WHERE commit_tx >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
-)
+_UNSETTLED_SQL = "SELECT count(*) FROM events WHERE commit_tx >= "  # + the horizon, a constant
+_UNSETTLED = text(_UNSETTLED_SQL + f"({stream_store.PG_HORIZON_SQL})")
 
 
 async def settle(services: Services, timeout: float = 30.0) -> None:
     """Wait until every committed event is below PostgreSQL's stream horizon.
 
-    The horizon is the oldest transaction still running on the whole server (`pg_snapshot_xmin`
-    is cluster-wide), so a test sharing its PostgreSQL server with other processes may find its
-    own, already committed events held back for a while by someone else's open transaction.
-    Waiting for that keeps the assertions exact. On SQLite every commit is readable at once.
+    The horizon is the oldest event writer still running on the server, so a test sharing its
+    PostgreSQL server with other Tidings processes (another test run) may find its own, already
+    committed events held back for a moment. Waiting for that keeps the assertions exact. On
+    SQLite every commit is readable at once.
     """
     if services.db.dialect != "postgresql":
         return

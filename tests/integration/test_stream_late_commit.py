@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from tests.api.helpers import settle
 from tests.conftest import ADMIN_TOKEN
@@ -17,6 +18,7 @@ from tidings.domain.access import Principal
 from tidings.domain.events import NewEvent
 from tidings.services.event_stream import StreamPage
 from tidings.services.runtime import Services
+from tidings.storage import event_stream as stream_store
 from tidings.storage import events as event_store
 from tidings.storage.tables import events
 
@@ -71,11 +73,13 @@ async def test_late_commit_is_never_skipped(services: Services, engine_name: str
     engine = services.db.engines.writer
     async with engine.connect() as first, engine.connect() as second:
         first_tx = await first.begin()
+        await stream_store.take_writer_lock(first)  # as every write transaction of ours does
         low = await _insert(services, first, tenant_id, "low")
         open_xid = int(
             (await first.execute(text("SELECT pg_current_xact_id()::text::bigint"))).scalar_one()
         )
         second_tx = await second.begin()
+        await stream_store.take_writer_lock(second)
         high = await _insert(services, second, tenant_id, "high")
         # The first-begun transaction took the lower id.
         assert (low, high) == (early + 1, early + 2)
@@ -123,3 +127,29 @@ async def test_sequential_commits_follow_in_id_order(services: Services, engine_
     if engine_name == "sqlite":
         # SQLite's single writer commits in id order, so the stream's order is the id alone.
         assert set((await _commit_txs(services)).values()) == {0}
+
+
+async def test_a_transaction_that_writes_no_events_does_not_hold_the_stream(
+    services: Services, engine_name: str, database_url: str | None
+) -> None:
+    """Someone else's long transaction on the same server (here in the `postgres` database)."""
+    if engine_name == "sqlite":
+        pytest.skip("SQLite has no concurrent writers")
+    assert database_url is not None
+    principal = await services.auth.authenticate(ADMIN_TOKEN)
+    other_db = make_url(database_url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    outsider = create_async_engine(other_db.set(database="postgres"))
+    try:
+        async with outsider.connect() as conn:
+            await conn.begin()
+            # An open transaction that has a transaction id, as any writing transaction has.
+            await conn.execute(text("SELECT pg_current_xact_id()"))
+            created = await _committed(services, principal.tenant_id, "while-outsider-runs")
+            # Other Tidings writers on this server (another test run) may hold the horizon for a
+            # moment; the outsider, which stays open throughout, must not.
+            await settle(services, timeout=10.0)
+            page = await _read(services, principal, None)
+            assert _ids(page) == [created]
+            await conn.rollback()
+    finally:
+        await outsider.dispose()

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.errors import Unavailable
 from tidings.services.group_commit import GroupCommitter, Work
+from tidings.storage import event_stream as stream_store
 from tidings.storage import migrate
 from tidings.storage.engine import Engines, create_engines
 
@@ -54,7 +55,11 @@ class Database:
 
     def __init__(self, engines: Engines, *, max_batch: int = 512) -> None:
         self.engines = engines
-        self.committer = GroupCommitter(engines.writer, max_batch=max_batch)
+        # Every write transaction declares itself an event writer before it writes, so stream
+        # followers on PostgreSQL wait for it and for no one else (see storage.event_stream).
+        self.committer = GroupCommitter(
+            engines.writer, max_batch=max_batch, on_begin=stream_store.take_writer_lock
+        )
 
     @classmethod
     def connect(
@@ -100,6 +105,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction of its own, for operations off the ingest hot path."""
         async with _outages_as_unavailable(), self.engines.writer.begin() as conn:
+            await stream_store.take_writer_lock(conn)
             yield conn
 
     async def write(self, work: Work[T]) -> T:

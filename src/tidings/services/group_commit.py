@@ -41,9 +41,16 @@ class _Job(Generic[T]):
 class GroupCommitter:
     """Runs submitted work in shared transactions on one writer connection."""
 
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = 512) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_batch: int = 512,
+        on_begin: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+    ) -> None:
         self._engine = engine
         self._max_batch = max_batch
+        self._on_begin = on_begin
         self._queue: asyncio.Queue[_Job[Any]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
@@ -88,6 +95,8 @@ class GroupCommitter:
         self.jobs += len(batch)
         try:
             async with self._engine.begin() as conn:
+                if self._on_begin is not None:
+                    await self._on_begin(conn)
                 results = [await job.work(conn) for job in batch]
         except Exception as exc:
             if len(batch) == 1:

@@ -3,9 +3,18 @@
 On PostgreSQL two transactions can commit out of id order: a follower that read id 11 and resumes
 "after 11" would never see id 10 if 10 commits later. So the stream is ordered by
 (`commit_tx`, id), where `commit_tx` is the id of the transaction that wrote the row, and a read
-returns only rows written by transactions older than the oldest one still running
-(`pg_snapshot_xmin`). Every transaction below that horizon has finished, and every transaction
-that has not can only write rows ordered after it, so a position taken from a read is final.
+returns only rows written by transactions older than the oldest event writer still running. Every
+such writer has finished, and every one that has not can only write rows ordered after it, so a
+position taken from a read is final.
+
+Which running transactions write events? Each of our write transactions takes a shared advisory
+lock (`take_writer_lock`) before its first write, so before it has a transaction id. The horizon
+is the oldest transaction that was running when the read's snapshot was taken, leaving out those
+still running now that hold no writer lock: someone else's long transaction (another
+application on the same server, a migration, a session left idle in a transaction) does not hold
+the stream back. A transaction that finished between the snapshot and the lock check counts, to
+be safe: it may have been a writer, and its rows are read on the next poll. The check reads
+`pg_locks` (every transaction holds a lock on its own id), which any role may read.
 
 On SQLite the single writer commits in id order and `commit_tx` is always 0: the order is the id.
 """
@@ -14,7 +23,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, ColumnClause, ColumnElement, literal_column, select, tuple_
+from sqlalchemy import (
+    BigInteger,
+    ColumnClause,
+    ColumnElement,
+    literal_column,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.access import Visibility
@@ -23,9 +40,39 @@ from tidings.storage import events as event_store
 from tidings.storage.tables import events
 
 Position = tuple[int, int]
-_PG_HORIZON: ColumnClause[int] = literal_column(
-    "pg_snapshot_xmin(pg_current_snapshot())::text::bigint", type_=BigInteger
+# The advisory lock every event-writing transaction holds (shared, so writers never wait).
+WRITER_LOCK_KEY = 0x7469_6469_6E67_7331  # "tidingss"
+_TAKE_WRITER_LOCK = text(f"SELECT pg_advisory_xact_lock_shared({WRITER_LOCK_KEY})")
+_XID32 = 4_294_967_296
+# Built from integer constants only (no input reaches it).
+PG_HORIZON_SQL = f"""
+SELECT coalesce(min(running.xid8), pg_snapshot_xmax(pg_current_snapshot())::text::bigint)
+FROM (
+    SELECT x::text::bigint AS xid8 FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+) AS running
+WHERE NOT EXISTS (
+    SELECT 1 FROM pg_locks own
+    WHERE own.locktype = 'transactionid'
+      AND own.granted
+      AND own.transactionid::text::bigint = running.xid8 % {_XID32}
+      AND NOT EXISTS (
+          SELECT 1 FROM pg_locks writer
+          WHERE writer.pid = own.pid
+            AND writer.locktype = 'advisory'
+            AND writer.granted
+            AND writer.classid::bigint = {WRITER_LOCK_KEY >> 32}
+            AND writer.objid::bigint = {WRITER_LOCK_KEY & 0xFFFF_FFFF}
+            AND writer.objsubid = 1
+      )
 )
+"""  # noqa: S608
+_PG_HORIZON: ColumnClause[int] = literal_column(f"({PG_HORIZON_SQL})", type_=BigInteger)
+
+
+async def take_writer_lock(conn: AsyncConnection) -> None:
+    """Mark this transaction as an event writer; call it before its first write (PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(_TAKE_WRITER_LOCK)
 
 
 @dataclass(frozen=True)
@@ -65,7 +112,7 @@ async def read_stream(
     position = tuple_(events.c.commit_tx, events.c.id)
     clauses: list[ColumnElement[bool]] = [events.c.tenant_id == tenant_id]
     if conn.dialect.name == "postgresql":
-        clauses.append(events.c.commit_tx < select(_PG_HORIZON).scalar_subquery())
+        clauses.append(events.c.commit_tx < _PG_HORIZON)
     if window.after is not None:
         clauses.append(position > tuple_(*window.after))
     if window.before is not None:
@@ -95,7 +142,7 @@ async def last_position(conn: AsyncConnection, *, tenant_id: int) -> Position:
     """The position after which every event not yet readable will appear."""
     clauses: list[ColumnElement[bool]] = [events.c.tenant_id == tenant_id]
     if conn.dialect.name == "postgresql":
-        clauses.append(events.c.commit_tx < select(_PG_HORIZON).scalar_subquery())
+        clauses.append(events.c.commit_tx < _PG_HORIZON)
     query = (
         select(events.c.commit_tx, events.c.id)
         .where(*clauses)
