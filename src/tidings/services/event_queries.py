@@ -82,20 +82,22 @@ class EventQueries:
                 tenant_id=principal.tenant_id,
                 flt=flt,
                 visibility=visibility,
-                limit=per_page,
+                limit=per_page + 1,  # one more than a page says whether another follows
                 offset=offset,
                 after=after,
             )
+            more = len(items) > per_page
+            items = items[:per_page]
             if after:
                 total = None
-            elif len(items) < per_page and (items or offset == 0):
-                total = offset + len(items)  # a partial page is the last: no count needed
+            elif not more and (items or offset == 0):
+                total = offset + len(items)  # the last page: its end is the total, no count
             else:
                 total = await event_store.count_events(
                     conn, tenant_id=principal.tenant_id, flt=flt, visibility=visibility
                 )
         next_cursor = None
-        if len(items) == per_page:
+        if more:
             last = items[-1]
             next_cursor = self._cursors.encode(scope=scope, position=[last.occurred_at, last.id])
         return SummaryPage(items=items, total=total, next_cursor=next_cursor)
@@ -122,21 +124,23 @@ class EventQueries:
                 tenant_id=principal.tenant_id,
                 flt=flt,
                 visibility=visibility,
-                limit=per_page,
+                limit=per_page + 1,  # one more than a page says whether another follows
                 offset=offset,
                 after=after,
             )
             total: int | None = None
+            more = len(items) > per_page
+            items = items[:per_page]
             if after or not with_total:
                 total = None
-            elif len(items) < per_page and (items or offset == 0):
-                total = offset + len(items)
+            elif not more and (items or offset == 0):
+                total = offset + len(items)  # the last page: its end is the total, no count
             else:
                 total = await event_store.count_events(
                     conn, tenant_id=principal.tenant_id, flt=flt, visibility=visibility
                 )
         next_cursor = None
-        if len(items) == per_page:
+        if more:
             last = items[-1]
             next_cursor = self._cursors.encode(scope=scope, position=[last.occurred_at, last.id])
         return EventPage(items=items, total=total, next_cursor=next_cursor)
