@@ -6,11 +6,15 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: run test check lint format types layers bench clean
 
-$(STAMP): pyproject.toml constraints.txt
+PROTOS := $(shell find src/tidings/api/grpc/protos -name '*.proto')
+
+# Installs, then generates the gRPC modules from the .proto files (build output, never committed).
+$(STAMP): pyproject.toml constraints.txt $(PROTOS)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Tidings needs Python >= 3.11"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m tidings.api.grpc.codegen
 	@touch $(STAMP)
 
 run: $(STAMP)
@@ -41,4 +45,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis src/tidings/api/grpc/generated

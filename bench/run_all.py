@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from bench import batch_ingest, ingest_memory, list_latency, single_ingest
+from bench import batch_ingest, grpc_vs_rest, ingest_memory, list_latency, single_ingest
 
 BENCHMARKS: tuple[tuple[str, Callable[[Sequence[str] | None], None]], ...] = (
     ("batch_ingest", batch_ingest.main),
     ("single_ingest", single_ingest.main),
     ("list_latency", list_latency.main),
     ("ingest_memory", ingest_memory.main),
+    ("grpc_vs_rest", grpc_vs_rest.main),
 )
 
 

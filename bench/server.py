@@ -65,6 +65,7 @@ class BenchServer:
             **os.environ,
             "TIDINGS_ADMIN_TOKEN": ADMIN_TOKEN,
             "TIDINGS_LOG_LEVEL": "warning",
+            "TIDINGS_GRPC_PORT": "0",  # no gRPC unless a benchmark asks for it (extra_env)
             **self.extra_env,
         }
         env.pop("TIDINGS_DATABASE_URL", None)

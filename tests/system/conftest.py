@@ -35,11 +35,19 @@ class LiveServer:
     extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    # gRPC (TIDINGS_GRPC_PORT) is off unless a test asks for it: its default port is fixed (8765),
+    # and servers that tests start one after another, or beside a developer's, must not share it.
+    grpc_port: int = 0
 
     @property
     def url(self) -> str:
         """Base URL of the server."""
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def grpc_target(self) -> str:
+        """Where the gRPC server listens (when `grpc_port` is set)."""
+        return f"127.0.0.1:{self.grpc_port}"
 
     @property
     def headers(self) -> dict[str, str]:
@@ -53,6 +61,7 @@ class LiveServer:
             "TIDINGS_DATA_DIR": str(self.data_dir),
             "TIDINGS_ADMIN_TOKEN": ADMIN_TOKEN,
             "TIDINGS_LOG_LEVEL": "warning",
+            "TIDINGS_GRPC_PORT": str(self.grpc_port),
             **self.extra_env,
         }
         if self.database_url:

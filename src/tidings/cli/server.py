@@ -7,6 +7,9 @@ so the client commands and `--help` start in a fraction of the time.
 from __future__ import annotations
 
 import asyncio
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,9 +20,14 @@ from tidings.cli.logging import configure_logging
 from tidings.settings import Settings
 
 if TYPE_CHECKING:
+    import uvicorn
+
+    from tidings.api.grpc.server import GrpcServer
     from tidings.services.bootstrap import Bootstrapped
+    from tidings.services.runtime import Services
 
 err = Console(stderr=True, soft_wrap=True)
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 DataDir = Annotated[
     Path | None,
@@ -78,21 +86,107 @@ def serve(
     """Run the API server (on SQLite in the data dir unless TIDINGS_DATABASE_URL is set)."""
     settings = load_settings(data_dir, host=host, port=port)
     configure_logging(settings.log_level, settings.log_format)
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        signals = runner.run(_serve(settings))
+    # As uvicorn.run does: a server stopped by a signal ends as that signal's default would
+    # have ended it (killed by SIGTERM, KeyboardInterrupt for SIGINT), after shutting down.
+    for received in reversed(signals):
+        signal.raise_signal(received)
+
+
+def _http_server(config: uvicorn.Config) -> uvicorn.Server:
+    """uvicorn's server without its own signal handling: `_serve` stops HTTP and gRPC together."""
+    import uvicorn
+
+    class HttpServer(uvicorn.Server):
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return HttpServer(config)
+
+
+async def _serve(settings: Settings) -> list[int]:
+    """HTTP (uvicorn) and gRPC on one event loop and one `Services`, started and stopped once.
+
+    The services start before either server listens and stop after both have drained, so the
+    FastAPI lifespan leaves them alone (`manage_lifecycle=False`). gRPC listens before HTTP: once
+    /healthz answers, both do. SIGTERM or SIGINT stops both at once; each drains its calls for
+    up to 10 seconds. Returns the signals that stopped the server.
+    """
+    from tidings.services.runtime import Services
+
+    services = Services.build(settings)
+    await services.start()
+    try:
+        announce(services.bootstrapped)
+        grpc_server = await _start_grpc(services, settings)
+        stopping: list[asyncio.Task[None]] = []  # the gRPC shutdown a signal began
+        try:
+            return await _serve_http(settings, services, grpc_server, stopping)
+        finally:
+            if grpc_server is not None:
+                await (stopping[0] if stopping else grpc_server.stop())
+    finally:
+        await services.stop()
+
+
+async def _serve_http(
+    settings: Settings,
+    services: Services,
+    grpc_server: GrpcServer | None,
+    stopping: list[asyncio.Task[None]],
+) -> list[int]:
+    """Serve HTTP until a signal, which also begins the gRPC server's shutdown."""
     import uvicorn
 
     from tidings.api.app import create_app
-    from tidings.services.runtime import Services
 
-    announce(asyncio.run(_prepare(settings)))
-    app = create_app(Services.build(settings))
-    err.print(f"Tidings listening on http://{settings.host}:{settings.port}")
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=10,
+    http = _http_server(
+        uvicorn.Config(
+            create_app(services, manage_lifecycle=False),
+            host=settings.host,
+            port=settings.port,
+            loop="none",
+            http="httptools",
+            access_log=False,
+            log_level=settings.log_level,
+            timeout_graceful_shutdown=10,
+        )
     )
+    loop = asyncio.get_running_loop()
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        received.append(signum)
+        http.handle_exit(signum, None)  # a second SIGINT forces uvicorn's exit
+        if grpc_server is not None and not stopping:
+            stopping.append(loop.create_task(grpc_server.stop()))
+
+    for signum in HANDLED_SIGNALS:
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        err.print(f"Tidings listening on http://{settings.host}:{settings.port}")
+        await http.serve()
+    finally:
+        for signum in HANDLED_SIGNALS:
+            loop.remove_signal_handler(signum)
+    return received
+
+
+async def _start_grpc(services: Services, settings: Settings) -> GrpcServer | None:
+    """The gRPC server on TIDINGS_GRPC_PORT, or None when it is 0 (disabled)."""
+    if settings.grpc_port == 0:
+        return None
+    from tidings.api.grpc import server as grpc_api
+
+    try:
+        started = await grpc_api.start(services, host=settings.host, port=settings.grpc_port)
+    except grpc_api.BindError as exc:
+        err.print(f"[bold red]Error:[/] {exc} (set TIDINGS_GRPC_PORT, or 0 to disable gRPC)")
+        raise typer.Exit(1) from None
+    address = grpc_api.address(settings.host, started.port)
+    err.print(f"Tidings gRPC (tracker.event.v1alpha1.EventService) listening on {address}")
+    return started

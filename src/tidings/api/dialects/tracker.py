@@ -20,9 +20,13 @@ from tidings.api.dependencies import PrincipalDep, RequestIdDep, ServicesDep
 from tidings.api.idempotency import IdempotencyKey, claim_of
 from tidings.api.routing import JSONRoute
 from tidings.api.schemas.tracker import (
+    DEFAULT_PER_PAGE,
+    MAX_PAGE,
+    MAX_PER_PAGE,
     TrackerEventCreate,
     TrackerEventUpdate,
     parse_id,
+    search_filter,
     to_new_event,
     to_patch,
 )
@@ -32,16 +36,12 @@ from tidings.domain.errors import FieldProblem, InvalidInput, NotFound
 from tidings.domain.events import EventFilter
 from tidings.domain.json import depth_exceeds
 from tidings.domain.pagination import total_pages
-from tidings.domain.timestamps import TimestampError, day_bounds, parse_date_or_datetime
-from tidings.domain.tracker import ENVIRONMENTS, EVENT_TYPES, PRIORITIES, STATUSES, CodeTable
+from tidings.domain.timestamps import day_bounds
 from tidings.services.runtime import Services
 
 router = APIRouter(prefix="/api/v1alpha1", tags=["tracker"], route_class=JSONRoute)
 
 _QUERY = "query parameters"
-DEFAULT_PER_PAGE = 10
-MAX_PER_PAGE = 100
-MAX_PAGE = 1_000_000
 
 EventId = Annotated[str, Path(max_length=64, description="The event's id (a string).")]
 PerPage = Annotated[
@@ -173,22 +173,6 @@ async def list_events(
     return await _page(services, principal, EventFilter(), page, per_page)
 
 
-def _code(table: CodeTable, name: str, value: int | None) -> int | None:
-    """A code from the query, or a 400 naming the parameter and the allowed values."""
-    if value is not None and table.name_of(value) is None:
-        raise InvalidInput.of(FieldProblem(name, table.problem(value)), location=_QUERY)
-    return value
-
-
-def _time(name: str, value: str | None, *, end: bool) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_date_or_datetime(value, end_of_day=end)
-    except TimestampError as exc:
-        raise InvalidInput.of(FieldProblem(name, str(exc)), location=_QUERY) from None
-
-
 @router.get("/events/search", summary="Search Events (Tracker)")
 async def search_events(
     services: ServicesDep,
@@ -206,30 +190,14 @@ async def search_events(
     page: PageNumber = 1,
 ) -> Response:
     """Events matching every given filter, newest first; a date `end_date` includes its day."""
-    _code(PRIORITIES, "priority", priority)
-    type_code = _code(EVENT_TYPES, "type", event_type)
-    environment_code = _code(ENVIRONMENTS, "environment", environment)
-    status_code = _code(STATUSES, "status", status)
-    start = _time("start_date", start_date, end=False)
-    end = _time("end_date", end_date, end=True)
-    if start is not None and end is not None and start > end:
-        raise InvalidInput.of(
-            FieldProblem("start_date", "must not be later than end_date"), location=_QUERY
-        )
-    dimensions: list[tuple[str, str | int]] = []
-    if priority is not None:
-        dimensions.append(("priority", priority))
-    if service is not None:
-        dimensions.append(("service", service))
-    if environment_code is not None:
-        dimensions.append(("environment", ENVIRONMENTS.codes[environment_code]))
-    if status_code is not None:
-        dimensions.append(("status", STATUSES.codes[status_code]))
-    flt = EventFilter(
-        type=None if type_code is None else EVENT_TYPES.codes[type_code],
-        start=start,
-        end=end,
-        dimensions=tuple(dimensions),
+    flt = search_filter(
+        priority=priority,
+        service=service,
+        event_type=event_type,
+        environment=environment,
+        status=status,
+        start_date=start_date,
+        end_date=end_date,
     )
     return await _page(services, principal, flt, page, per_page)
 

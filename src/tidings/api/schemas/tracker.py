@@ -17,10 +17,10 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints
 
 from tidings.domain.errors import FieldProblem, InvalidInput
-from tidings.domain.events import EventLimits, NewEvent
+from tidings.domain.events import EventFilter, EventLimits, NewEvent
 from tidings.domain.json import JSONValue
 from tidings.domain.revisions import EventPatch
-from tidings.domain.timestamps import TimestampError, parse_rfc3339
+from tidings.domain.timestamps import TimestampError, parse_date_or_datetime, parse_rfc3339
 from tidings.domain.tracker import (
     ENVIRONMENTS,
     EVENT_TYPES,
@@ -237,3 +237,89 @@ def parse_id(text: str) -> int | None:
         return None
     value = int(text)
     return value if value <= 2**63 - 1 else None
+
+
+# Paging of Tracker's lists, the same over REST and gRPC.
+DEFAULT_PER_PAGE = 10
+MAX_PER_PAGE = 100
+MAX_PAGE = 1_000_000
+MAX_SERVICE_CHARS = 255
+MAX_DATE_CHARS = 64
+_CODE_TEXT = re.compile(r"\s*-?[0-9]{1,9}\s*")
+
+
+def _filter_code(
+    table: CodeTable, name: str, value: int | str | None, problems: list[FieldProblem]
+) -> int | None:
+    """A filter's code (None or "" names none), or a problem listing the allowed values."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        if _CODE_TEXT.fullmatch(value) is None:
+            problems.append(FieldProblem(name, table.problem(value)))
+            return None
+        value = int(value)
+    if table.name_of(value) is None:
+        problems.append(FieldProblem(name, table.problem(value)))
+        return None
+    return value
+
+
+def _filter_time(
+    name: str, text: str | None, problems: list[FieldProblem], *, end: bool
+) -> int | None:
+    if not text:
+        return None
+    if len(text) > MAX_DATE_CHARS:
+        problems.append(FieldProblem(name, f"must be at most {MAX_DATE_CHARS} characters"))
+        return None
+    try:
+        return parse_date_or_datetime(text, end_of_day=end)
+    except TimestampError as exc:
+        problems.append(FieldProblem(name, str(exc)))
+        return None
+
+
+def search_filter(
+    *,
+    priority: int | str | None = None,
+    service: str | None = None,
+    event_type: int | str | None = None,
+    environment: int | str | None = None,
+    status: int | str | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    location: str = "query parameters",
+) -> EventFilter:
+    """The filter of `/events/search` (and gRPC SearchEvents): codes checked, names stored.
+
+    A date `end_date` includes its whole day. Every problem is reported at once.
+    """
+    problems: list[FieldProblem] = []
+    priority_code = _filter_code(PRIORITIES, "priority", priority, problems)
+    type_code = _filter_code(EVENT_TYPES, "type", event_type, problems)
+    environment_code = _filter_code(ENVIRONMENTS, "environment", environment, problems)
+    status_code = _filter_code(STATUSES, "status", status, problems)
+    if service is not None and len(service) > MAX_SERVICE_CHARS:
+        problems.append(FieldProblem("service", f"must be at most {MAX_SERVICE_CHARS} characters"))
+    start = _filter_time("start_date", start_date, problems, end=False)
+    end = _filter_time("end_date", end_date, problems, end=True)
+    if start is not None and end is not None and start > end:
+        problems.append(FieldProblem("start_date", "must not be later than end_date"))
+    if problems:
+        raise InvalidInput.of(*problems, location=location)
+    dimensions: list[tuple[str, str | int]] = []
+    if priority_code is not None:
+        dimensions.append(("priority", priority_code))
+    if service:
+        dimensions.append(("service", service))
+    if environment_code is not None:
+        dimensions.append(("environment", ENVIRONMENTS.codes[environment_code]))
+    if status_code is not None:
+        dimensions.append(("status", STATUSES.codes[status_code]))
+    return EventFilter(
+        type=None if type_code is None else EVENT_TYPES.codes[type_code],
+        start=start,
+        end=end,
+        dimensions=tuple(dimensions),
+    )
