@@ -18,6 +18,8 @@ import httpx
 import pytest
 
 from tidings.api.app import create_app
+from tidings.domain.clock import Clock
+from tidings.services.clock import SystemClock
 from tidings.services.runtime import Services
 from tidings.settings import Settings
 from tidings.storage.engine import create_engines
@@ -109,9 +111,15 @@ def settings(database_url: str | None, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def services(settings: Settings) -> AsyncIterator[Services]:
+def clock() -> Clock:
+    """The services' clock: the system's; a module that asserts exact times overrides it."""
+    return SystemClock()
+
+
+@pytest.fixture
+async def services(settings: Settings, clock: Clock) -> AsyncIterator[Services]:
     """Started services on the fresh database."""
-    built = Services.build(settings)
+    built = Services.build(settings, clock=clock)
     await built.start()
     try:
         yield built

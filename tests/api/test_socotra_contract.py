@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.api.helpers import bearer, create_group, create_service_account, post_event, settle
+from tests.clocks import SettableClock
 from tidings.api.app import create_app
 from tidings.domain.timestamps import format_rfc3339, parse_rfc3339
 from tidings.services.runtime import Services
@@ -24,25 +25,14 @@ STREAM_KEYS = {"pagingToken", "events"}
 MINUTE = 60 * 1_000_000_000
 
 
-class ManualClock:
-    """The services' clock, moved by the test: stream time is the time an event is recorded."""
-
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def now_ns(self) -> int:
-        """The instant the test set."""
-        return self.now
-
-
 @pytest.fixture
-def clock() -> ManualClock:
+def clock() -> SettableClock:
     """Starts at 2024-01-15T10:00:00Z."""
-    return ManualClock(parse_rfc3339("2024-01-15T10:00:00Z"))
+    return SettableClock("2024-01-15T10:00:00Z")
 
 
 @pytest.fixture
-async def clocked_services(settings: Settings, clock: ManualClock) -> AsyncIterator[Services]:
+async def clocked_services(settings: Settings, clock: SettableClock) -> AsyncIterator[Services]:
     """Services whose clock the test sets."""
     built = Services.build(settings, clock=clock)
     await built.start()
@@ -150,14 +140,14 @@ async def test_fetch_an_event(client: httpx.AsyncClient, admin: dict[str, str]) 
 
 
 async def test_timestamp_is_the_recording_time_not_the_occurrence(
-    clocked_client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
+    clocked_client: httpx.AsyncClient, admin: dict[str, str], clock: SettableClock
 ) -> None:
     # The document: stream time is the completion time of the call that recorded the event.
     base = await _base(clocked_client, admin)
     stored, _ = await _record(clocked_client, admin, type="t", occurred_at="2020-05-01T00:00:00Z")
     body = (await clocked_client.get(f"{base}/{stored['id']}", headers=admin)).json()
     assert body["timestamp"] == "2024-01-15T10:00:00Z"
-    assert body["timestamp"] == format_rfc3339(clock.now)
+    assert body["timestamp"] == format_rfc3339(clock.ns)
 
 
 async def test_fetch_events_for_an_api_request(
@@ -273,14 +263,14 @@ async def test_token_carries_the_time_window(
     clocked_services: Services,
     clocked_client: httpx.AsyncClient,
     admin: dict[str, str],
-    clock: ManualClock,
+    clock: SettableClock,
 ) -> None:
     client = clocked_client
     services = clocked_services
     base = await _base(client, admin)
     recorded: list[str] = []
     for minute in range(6):  # 10:00 .. 10:05
-        clock.now = parse_rfc3339("2024-01-15T10:00:00Z") + minute * MINUTE
+        clock.ns = parse_rfc3339("2024-01-15T10:00:00Z") + minute * MINUTE
         recorded.append(str((await post_event(client, admin, type="t"))["id"]))
     window = {"startTimestamp": "2024-01-15T10:01:00Z", "endTimestamp": "2024-01-15T11:03:00+01:00"}
     first = await _list(services, client, admin, base, pageSize=1, **window)
@@ -290,7 +280,7 @@ async def test_token_carries_the_time_window(
     assert pages == [recorded[2:3], recorded[3:4]]
     # Later events are outside the window: just after its end, or past the clock margin.
     for late in ("2024-01-15T10:03:00.000000001Z", "2024-01-15T10:20:00Z"):
-        clock.now = parse_rfc3339(late)
+        clock.ns = parse_rfc3339(late)
         await post_event(client, admin, type="t")
     assert (await _list(services, client, admin, base, pagingToken=end))["events"] == []
 
@@ -299,7 +289,7 @@ async def test_dates_bound_whole_days(
     clocked_services: Services,
     clocked_client: httpx.AsyncClient,
     admin: dict[str, str],
-    clock: ManualClock,
+    clock: SettableClock,
 ) -> None:
     client = clocked_client
     services = clocked_services
@@ -311,7 +301,7 @@ async def test_dates_bound_whole_days(
         "2024-01-15T23:59:59.999999999Z",
         "2024-01-16T00:00:00Z",
     ):
-        clock.now = parse_rfc3339(moment)
+        clock.ns = parse_rfc3339(moment)
         ids[moment] = str((await post_event(client, admin, type="t"))["id"])
     body = await _list(
         services, client, admin, base, startTimestamp="2024-01-15", endTimestamp="2024-01-15"

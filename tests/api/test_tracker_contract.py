@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from tests.api.helpers import bearer, create_group, create_service_account, post_event
+from tests.clocks import SettableClock
 from tidings.api.app import create_app
-from tidings.domain.timestamps import parse_rfc3339
 from tidings.services.runtime import Services
 from tidings.settings import Settings
 
@@ -84,21 +84,6 @@ COMPLETE = as_written(
 )
 # A Tracker event's attributes when none was given.
 EMPTY_ATTRIBUTES: dict[str, Any] = dict.fromkeys(COMPLETE["attributes"]) | {"stakeHolders": []}
-
-
-class SettableClock:
-    """The services' clock, set by the test."""
-
-    def __init__(self, text: str) -> None:
-        self.ns = parse_rfc3339(text)
-
-    def set(self, text: str) -> None:
-        """Move to an instant."""
-        self.ns = parse_rfc3339(text)
-
-    def now_ns(self) -> int:
-        """The instant the test set."""
-        return self.ns
 
 
 @asynccontextmanager

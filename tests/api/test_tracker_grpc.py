@@ -18,11 +18,11 @@ import httpx
 import pytest
 from google.protobuf import struct_pb2
 
-from tests.api.tracker_grpc import ADMIN, SERVICE, Grpcurl, SettableClock, create, failure
+from tests.api.tracker_grpc import ADMIN, SERVICE, Grpcurl, create, failure
+from tests.clocks import SettableClock
 from tidings.api.grpc import server as grpc_api
 from tidings.api.grpc.stubs import pb, pb_grpc
 from tidings.services.runtime import Services
-from tidings.settings import Settings
 
 METHODS = {
     "CreateEvent": ("CreateEventRequest", "CreateEventResponse"),
@@ -67,17 +67,6 @@ DOC_SEARCH_DATES = """{
 def clock() -> SettableClock:
     """Every test starts at the instant the document's examples are dated."""
     return SettableClock("2024-01-15T10:00:00Z")
-
-
-@pytest.fixture
-async def services(settings: Settings, clock: SettableClock) -> AsyncIterator[Services]:
-    """Started services on `clock` (the `client` fixture serves these too)."""
-    built = Services.build(settings, clock=clock)
-    await built.start()
-    try:
-        yield built
-    finally:
-        await built.stop()
 
 
 @pytest.fixture

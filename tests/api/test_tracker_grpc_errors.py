@@ -15,12 +15,12 @@ import httpx
 import pytest
 
 from tests.api.helpers import create_service_account
-from tests.api.tracker_grpc import ADMIN, SettableClock, create, failure
+from tests.api.tracker_grpc import ADMIN, create, failure
+from tests.clocks import SettableClock
 from tidings.api.grpc import codegen
 from tidings.api.grpc import server as grpc_api
 from tidings.api.grpc.stubs import pb, pb_grpc
 from tidings.services.runtime import Services
-from tidings.settings import Settings
 
 TYPES = "1 (deployment), 2 (operation), 3 (drift), 4 (incident), 5 (rpa_usage)"
 # One well-formed request per method: each must still be refused without a valid credential.
@@ -39,17 +39,6 @@ EVERY_METHOD: list[tuple[str, Any]] = [
 def clock() -> SettableClock:
     """The services' clock."""
     return SettableClock("2024-01-15T10:00:00Z")
-
-
-@pytest.fixture
-async def services(settings: Settings, clock: SettableClock) -> AsyncIterator[Services]:
-    """Started services on `clock` (the `client` fixture serves these too)."""
-    built = Services.build(settings, clock=clock)
-    await built.start()
-    try:
-        yield built
-    finally:
-        await built.stop()
 
 
 @pytest.fixture

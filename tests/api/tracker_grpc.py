@@ -14,25 +14,9 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 
 from tests.conftest import ADMIN_TOKEN
 from tidings.api.grpc.stubs import pb
-from tidings.domain.timestamps import parse_rfc3339
 
 SERVICE = "tracker.event.v1alpha1.EventService"
 ADMIN = (("authorization", f"Bearer {ADMIN_TOKEN}"),)
-
-
-class SettableClock:
-    """The services' clock, set by the test."""
-
-    def __init__(self, text: str) -> None:
-        self.ns = parse_rfc3339(text)
-
-    def set(self, text: str) -> None:
-        """Move to an instant."""
-        self.ns = parse_rfc3339(text)
-
-    def now_ns(self) -> int:
-        """The instant the test set."""
-        return self.ns
 
 
 class Grpcurl:
