@@ -7,8 +7,11 @@ count what the reader may see.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
-from tidings.domain.access import Permission, Principal, require, visibility_of
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.domain.access import Permission, Principal, Visibility, require, visibility_of
 from tidings.domain.cursors import CursorCodec, CursorError, query_scope
 from tidings.domain.errors import FieldProblem, InvalidInput, NotFound
 from tidings.domain.events import Event, EventFilter, EventSummary
@@ -22,22 +25,46 @@ from tidings.storage import events as event_store
 MAX_EVENTS_PER_REQUEST = 10_000
 
 
-@dataclass(frozen=True)
-class SummaryPage:
-    """A page of summaries with its exact total, or with the cursor of the next page."""
+class _Positioned(Protocol):
+    """What a page is keyed by: newest first by (occurred_at, id)."""
 
-    items: list[EventSummary]
+    @property
+    def occurred_at(self) -> int: ...
+
+    @property
+    def id(self) -> int: ...
+
+
+_Item = TypeVar("_Item", bound=_Positioned)
+
+
+class _Fetch(Protocol[_Item]):
+    """A storage function that reads one page of items."""
+
+    async def __call__(
+        self,
+        conn: AsyncConnection,
+        *,
+        tenant_id: int,
+        flt: EventFilter,
+        visibility: Visibility,
+        limit: int,
+        offset: int = 0,
+        after: tuple[int, int] | None = None,
+    ) -> list[_Item]: ...
+
+
+@dataclass(frozen=True)
+class Page(Generic[_Item]):
+    """A page with its exact total, or with the cursor of the next page."""
+
+    items: list[_Item]
     total: int | None
     next_cursor: str | None
 
 
-@dataclass(frozen=True)
-class EventPage:
-    """A page of whole events with its exact total, or with the cursor of the next page."""
-
-    items: list[Event]
-    total: int | None
-    next_cursor: str | None
+SummaryPage = Page[EventSummary]
+EventPage = Page[Event]
 
 
 class EventQueries:
@@ -69,38 +96,11 @@ class EventQueries:
         page: int,
         per_page: int,
         cursor: str | None,
-    ) -> SummaryPage:
-        """A page by number (with an exact total), or after a cursor (no total, no offset)."""
-        require(principal, Permission.EVENTS_LIST)
-        visibility = visibility_of(principal)
-        scope = query_scope(principal.tenant_id, "events", _filter_fingerprint(flt))
-        after = self._position(cursor, scope) if cursor else None
-        offset = 0 if after else (page - 1) * per_page
-        async with self._db.read() as conn:
-            items = await event_store.list_event_summaries(
-                conn,
-                tenant_id=principal.tenant_id,
-                flt=flt,
-                visibility=visibility,
-                limit=per_page + 1,  # one more than a page says whether another follows
-                offset=offset,
-                after=after,
-            )
-            more = len(items) > per_page
-            items = items[:per_page]
-            if after:
-                total = None
-            elif not more and (items or offset == 0):
-                total = offset + len(items)  # the last page: its end is the total, no count
-            else:
-                total = await event_store.count_events(
-                    conn, tenant_id=principal.tenant_id, flt=flt, visibility=visibility
-                )
-        next_cursor = None
-        if more:
-            last = items[-1]
-            next_cursor = self._cursors.encode(scope=scope, position=[last.occurred_at, last.id])
-        return SummaryPage(items=items, total=total, next_cursor=next_cursor)
+    ) -> Page[EventSummary]:
+        """Summaries by page number (with an exact total), or after a cursor (no total)."""
+        return await self._page(
+            event_store.list_event_summaries, principal, flt, page, per_page, cursor, True
+        )
 
     async def page(
         self,
@@ -111,30 +111,48 @@ class EventQueries:
         per_page: int,
         cursor: str | None = None,
         with_total: bool = True,
-    ) -> EventPage:
+    ) -> Page[Event]:
         """Whole events, newest first: by page number (exact total) or after a cursor."""
+        return await self._page(
+            event_store.list_events, principal, flt, page, per_page, cursor, with_total
+        )
+
+    async def _page(
+        self,
+        fetch: _Fetch[_Item],
+        principal: Principal,
+        flt: EventFilter,
+        page: int,
+        per_page: int,
+        cursor: str | None,
+        with_total: bool,
+    ) -> Page[_Item]:
+        """One page, reading one item past it to know whether another follows.
+
+        The total is exact for numbered pages; the last page gives it without a COUNT.
+        """
         require(principal, Permission.EVENTS_LIST)
         visibility = visibility_of(principal)
         scope = query_scope(principal.tenant_id, "events", _filter_fingerprint(flt))
         after = self._position(cursor, scope) if cursor else None
         offset = 0 if after else (page - 1) * per_page
         async with self._db.read() as conn:
-            items = await event_store.list_events(
+            items = await fetch(
                 conn,
                 tenant_id=principal.tenant_id,
                 flt=flt,
                 visibility=visibility,
-                limit=per_page + 1,  # one more than a page says whether another follows
+                limit=per_page + 1,
                 offset=offset,
                 after=after,
             )
-            total: int | None = None
             more = len(items) > per_page
             items = items[:per_page]
+            total: int | None
             if after or not with_total:
                 total = None
             elif not more and (items or offset == 0):
-                total = offset + len(items)  # the last page: its end is the total, no count
+                total = offset + len(items)
             else:
                 total = await event_store.count_events(
                     conn, tenant_id=principal.tenant_id, flt=flt, visibility=visibility
@@ -143,7 +161,7 @@ class EventQueries:
         if more:
             last = items[-1]
             next_cursor = self._cursors.encode(scope=scope, position=[last.occurred_at, last.id])
-        return EventPage(items=items, total=total, next_cursor=next_cursor)
+        return Page(items=items, total=total, next_cursor=next_cursor)
 
     async def of_request(self, *, principal: Principal, request_id: str) -> list[Event]:
         """The events one API request recorded, oldest first (empty when there are none)."""
