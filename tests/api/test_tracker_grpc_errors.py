@@ -279,3 +279,28 @@ def test_codegen_makes_importable_modules_and_notices_a_stale_copy(tmp_path: Pat
     assert "stale" not in (module_dir / "event_pb2.py").read_text()
     # Nothing is left beside the output: staging and retired copies are removed.
     assert [p.name for p in tmp_path.iterdir()] == ["generated"]
+
+
+@pytest.mark.parametrize(
+    ("request_message", "field"),
+    [
+        (
+            pb.CreateEventRequest(title="a\x00", attributes=pb.Attributes(type="1", service="s")),
+            "title",
+        ),
+        (pb.SearchEventsRequest(service="x\x00"), "service"),
+    ],
+)
+async def test_a_nul_character_is_invalid_argument(
+    stub: Any, request_message: Any, field: str
+) -> None:
+    method = (
+        stub.CreateEvent
+        if isinstance(request_message, pb.CreateEventRequest)
+        else (stub.SearchEvents)
+    )
+    error = await failure(method(request_message, metadata=ADMIN))
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"Invalid request data: {field}: must not contain the NUL character (\\u0000)",
+    )

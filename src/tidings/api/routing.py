@@ -17,6 +17,8 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from tidings.api.errors import error_response
+from tidings.domain.errors import FieldProblem
+from tidings.domain.json import NUL, nul_path
 
 
 class OrjsonRequest(Request):
@@ -27,6 +29,25 @@ class OrjsonRequest(Request):
         if not hasattr(self, "_json"):
             self._json = orjson.loads(await self.body())
         return self._json
+
+
+_NUL_MESSAGE = "{where} must not contain the NUL character (\\u0000)"
+
+
+async def _nul_in_body(request: OrjsonRequest) -> Response | None:
+    """A 400 naming where a NUL character sits in the body, or None (it was an escaped `\\`)."""
+    try:
+        body = await request.json()
+    except orjson.JSONDecodeError:
+        return None  # malformed JSON: FastAPI answers it as usual
+    where = nul_path(body)
+    if where is None:
+        return None
+    return error_response(
+        400,
+        "Invalid request data",
+        [FieldProblem(where, "must not contain the NUL character (\\u0000)")],
+    )
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -52,6 +73,12 @@ class JSONRoute(APIRoute):
             wrong_type = takes_body and not _is_json(request.headers.get("content-type"))
             if wrong_type and await strict.body():
                 return error_response(415, "Content-Type must be application/json")
+            if takes_body and b"\\u0000" in await strict.body():
+                refused = await _nul_in_body(strict)
+                if refused is not None:
+                    return refused
+            if NUL in request.scope["path"] or b"%00" in request.scope["query_string"]:
+                return error_response(400, _NUL_MESSAGE.format(where="The URL"))
             return await original(strict)
 
         return handler

@@ -30,3 +30,29 @@ def depth_exceeds(value: JSONValue, max_depth: int) -> bool:
                 return True
             stack.extend((child, depth + 1) for child in node)
     return False
+
+
+NUL = "\x00"
+
+
+def nul_path(value: JSONValue, path: str = "") -> str | None:
+    """The JSON path of the first string or key that holds a NUL character, or None.
+
+    PostgreSQL's text and JSONB cannot store NUL, so every entry point refuses it (a 400 naming
+    the place) rather than letting one engine fail at write time.
+    """
+    stack: list[tuple[JSONValue, str]] = [(value, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, str):
+            if NUL in node:
+                return where or "(root)"
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                child_path = f"{where}.{key}" if where else key
+                if NUL in key:
+                    return child_path
+                stack.append((child, child_path))
+        elif isinstance(node, list):
+            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(node))
+    return None

@@ -57,8 +57,8 @@ def parse_date_or_datetime(text: str, *, end_of_day: bool = False) -> int:
         except ValueError:
             raise TimestampError(f"'{text}' is not a valid date (YYYY-MM-DD)") from None
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        if end_of_day:
-            return to_ns(start + timedelta(days=1)) - 1
+        if end_of_day:  # the last day a nanosecond column holds ends early: clamp to it
+            return min(to_ns(start + timedelta(days=1)) - 1, MAX_NS)
         return to_ns(start)
     return parse_rfc3339(stripped)
 

@@ -65,8 +65,10 @@ class EventEditor:
         if problems:
             raise InvalidInput.of(*problems)
         async with self._db.transaction() as conn:
-            event = await self._visible(conn, principal, event_id)
+            # Lock, then read: planning from a copy read before the lock would lose a
+            # concurrent update of the same event on PostgreSQL.
             await edit_store.lock_event(conn, tenant_id=principal.tenant_id, event_id=event_id)
+            event = await self._visible(conn, principal, event_id)
             values, changes = plan_update(_current(event), event.links, event.payload, patch)
             if not changes:
                 return event
@@ -81,9 +83,13 @@ class EventEditor:
         """Remove an event, keeping a final revision that holds it whole."""
         require(principal, Permission.EVENTS_DELETE)
         async with self._db.transaction() as conn:
+            await edit_store.lock_event(conn, tenant_id=principal.tenant_id, event_id=event_id)
             event = await self._visible(conn, principal, event_id)
             now = self._clock.now_ns()
-            await edit_store.delete_event(conn, tenant_id=principal.tenant_id, event_id=event_id)
+            if not await edit_store.delete_event(
+                conn, tenant_id=principal.tenant_id, event_id=event_id
+            ):
+                raise NotFound(f"Event with ID {event_id} not found")
             change = FieldChange("event", snapshot(event), None)
             await self._record(conn, principal, event_id, RevisionKind.DELETE, [change], now)
 

@@ -21,7 +21,7 @@ from tidings.domain.cursors import CursorCodec, CursorError, query_scope
 from tidings.domain.errors import FieldProblem, InvalidInput
 from tidings.domain.events import Event
 from tidings.domain.json import JSONValue
-from tidings.domain.timestamps import NS_PER_SECOND
+from tidings.domain.timestamps import MAX_NS, NS_PER_SECOND
 from tidings.services.database import Database
 from tidings.storage import event_stream as stream_store
 
@@ -88,7 +88,9 @@ class EventStream:
             before = None
             if filters.end is not None:
                 before = await stream_store.first_recorded_at_or_after(
-                    conn, tenant_id=principal.tenant_id, recorded_at=filters.end + CLOCK_MARGIN + 1
+                    conn,
+                    tenant_id=principal.tenant_id,
+                    recorded_at=min(filters.end + CLOCK_MARGIN + 1, MAX_NS),
                 )
             window = stream_store.StreamWindow(
                 after=position,
@@ -104,8 +106,15 @@ class EventStream:
                 visibility=visibility_of(principal),
                 limit=page_size,
             )
-        if rows:
-            position = rows[-1][0]
+            if rows:
+                position = rows[-1][0]
+            if len(rows) < page_size:
+                # Nothing else matches up to the horizon: move past what was scanned, so the next
+                # poll does not scan the same non-matching (or hidden) rows again.
+                scanned = await stream_store.last_position(
+                    conn, tenant_id=principal.tenant_id, before=before
+                )
+                position = max(position, scanned)
         token_out = self._cursors.encode(
             scope=scope, position=[position[0], position[1], *filters.as_list()]
         )
@@ -114,14 +123,18 @@ class EventStream:
     async def _start(
         self, conn: AsyncConnection, tenant_id: int, filters: StreamFilters
     ) -> stream_store.Position:
+        """Where a window's first read starts: after the last event recorded well before it.
+
+        An event recorded at or after `start` cannot be ordered before an event recorded more
+        than `CLOCK_MARGIN` earlier (its transaction would have had to take its clock that much
+        later than it wrote), so nothing of the window lies before that position.
+        """
         if filters.start is None:
             return (0, 0)
-        first = await stream_store.first_recorded_at_or_after(
+        before = await stream_store.last_recorded_before(
             conn, tenant_id=tenant_id, recorded_at=filters.start - CLOCK_MARGIN
         )
-        if first is None:  # nothing recorded near the window yet: start after what is there
-            return await stream_store.last_position(conn, tenant_id=tenant_id)
-        return (first[0], first[1] - 1)
+        return (0, 0) if before is None else before
 
     def _decode(self, token: str, scope: str) -> tuple[stream_store.Position, StreamFilters]:
         try:

@@ -14,7 +14,8 @@ still running now that hold no writer lock: someone else's long transaction (ano
 application on the same server, a migration, a session left idle in a transaction) does not hold
 the stream back. A transaction that finished between the snapshot and the lock check counts, to
 be safe: it may have been a writer, and its rows are read on the next poll. The check reads
-`pg_locks` (every transaction holds a lock on its own id), which any role may read.
+`pg_locks` (every transaction holds a lock on its own id), which any role may read, once: two
+reads could disagree about a writer that finished in between.
 
 On SQLite the single writer commits in id order and `commit_tx` is always 0: the order is the id.
 """
@@ -46,25 +47,29 @@ _TAKE_WRITER_LOCK = text(f"SELECT pg_advisory_xact_lock_shared({WRITER_LOCK_KEY}
 _XID32 = 4_294_967_296
 # Built from integer constants only (no input reaches it).
 PG_HORIZON_SQL = f"""
-SELECT coalesce(min(running.xid8), pg_snapshot_xmax(pg_current_snapshot())::text::bigint)
-FROM (
-    SELECT x::text::bigint AS xid8 FROM pg_snapshot_xip(pg_current_snapshot()) AS x
-) AS running
-WHERE NOT EXISTS (
-    SELECT 1 FROM pg_locks own
+WITH locks AS MATERIALIZED (
+    SELECT pid, locktype, transactionid, classid, objid, objsubid
+    FROM pg_locks
+    WHERE granted AND locktype IN ('transactionid', 'advisory')
+),
+outsiders AS (
+    SELECT own.transactionid::text::bigint AS xid32
+    FROM locks own
     WHERE own.locktype = 'transactionid'
-      AND own.granted
-      AND own.transactionid::text::bigint = running.xid8 % {_XID32}
       AND NOT EXISTS (
-          SELECT 1 FROM pg_locks writer
+          SELECT 1 FROM locks writer
           WHERE writer.pid = own.pid
             AND writer.locktype = 'advisory'
-            AND writer.granted
             AND writer.classid::bigint = {WRITER_LOCK_KEY >> 32}
             AND writer.objid::bigint = {WRITER_LOCK_KEY & 0xFFFF_FFFF}
             AND writer.objsubid = 1
       )
 )
+SELECT coalesce(min(running.xid8), pg_snapshot_xmax(pg_current_snapshot())::text::bigint)
+FROM (
+    SELECT x::text::bigint AS xid8 FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+) AS running
+WHERE running.xid8 % {_XID32} NOT IN (SELECT xid32 FROM outsiders)
 """  # noqa: S608
 _PG_HORIZON: ColumnClause[int] = literal_column(f"({PG_HORIZON_SQL})", type_=BigInteger)
 
@@ -138,11 +143,15 @@ async def read_stream(
     ]
 
 
-async def last_position(conn: AsyncConnection, *, tenant_id: int) -> Position:
-    """The position after which every event not yet readable will appear."""
+async def last_position(
+    conn: AsyncConnection, *, tenant_id: int, before: Position | None = None
+) -> Position:
+    """The last readable position (below the horizon, and before `before`), or (0, 0)."""
     clauses: list[ColumnElement[bool]] = [events.c.tenant_id == tenant_id]
     if conn.dialect.name == "postgresql":
         clauses.append(events.c.commit_tx < _PG_HORIZON)
+    if before is not None:
+        clauses.append(tuple_(events.c.commit_tx, events.c.id) < tuple_(*before))
     query = (
         select(events.c.commit_tx, events.c.id)
         .where(*clauses)
@@ -151,3 +160,17 @@ async def last_position(conn: AsyncConnection, *, tenant_id: int) -> Position:
     )
     row = (await conn.execute(query)).first()
     return (0, 0) if row is None else (row.commit_tx, row.id)
+
+
+async def last_recorded_before(
+    conn: AsyncConnection, *, tenant_id: int, recorded_at: int
+) -> Position | None:
+    """The stream position of the last event recorded before `recorded_at`."""
+    query = (
+        select(events.c.commit_tx, events.c.id)
+        .where(events.c.tenant_id == tenant_id, events.c.recorded_at < recorded_at)
+        .order_by(events.c.recorded_at.desc(), events.c.id.desc())
+        .limit(1)
+    )
+    row = (await conn.execute(query)).first()
+    return None if row is None else (row.commit_tx, row.id)

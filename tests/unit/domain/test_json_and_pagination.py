@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tidings.domain.json import JSONValue, depth_exceeds
+from tidings.domain.json import JSONValue, depth_exceeds, nul_path
 from tidings.domain.pagination import total_pages
 
 
@@ -42,3 +42,17 @@ def test_depth_check_survives_documents_deeper_than_the_stack() -> None:
 )
 def test_total_pages(total: int, size: int, pages: int) -> None:
     assert total_pages(total, size) == pages
+
+
+@pytest.mark.parametrize(
+    ("value", "path"),
+    [
+        ({"a": "ok", "b": ["x", {"c": "y\x00"}]}, "b[1].c"),
+        ({"k\x00": 1}, "k\x00"),
+        ("\x00", "(root)"),
+        ({"a": ["fine", 1, None, True]}, None),
+        ({"text": "\\u0000"}, None),  # an escaped backslash and "u0000" is not a NUL
+    ],
+)
+def test_nul_path_names_the_first_string_holding_a_nul(value: JSONValue, path: str | None) -> None:
+    assert nul_path(value) == path

@@ -17,7 +17,8 @@ import re
 from typing import Any, TypeVar
 
 from fastapi.exceptions import RequestValidationError
-from google.protobuf import struct_pb2
+from google.protobuf import json_format, struct_pb2
+from google.protobuf.message import Message
 from pydantic import ValidationError
 
 from tidings.api.errors import problems_from_validation
@@ -33,7 +34,7 @@ from tidings.api.schemas.tracker import (
 from tidings.api.schemas.tracker_views import created_json, event_json
 from tidings.domain.errors import FieldProblem, InvalidInput, describe
 from tidings.domain.events import Event, EventFilter
-from tidings.domain.json import JSONValue
+from tidings.domain.json import JSONValue, nul_path
 from tidings.domain.pagination import total_pages
 from tidings.domain.revisions import Revision
 from tidings.services.event_queries import EventPage
@@ -266,3 +267,10 @@ def fill_page(response: Page, result: EventPage, page: int, per_page: int) -> Pa
     response.total = total
     response.total_pages = total_pages(total, per_page)
     return response
+
+
+def refuse_nul(request: Message) -> None:
+    """A NUL character anywhere in a request is a 400, as over HTTP (PostgreSQL cannot store it)."""
+    where = nul_path(json_format.MessageToDict(request, preserving_proto_field_name=True))
+    if where is not None:
+        raise InvalidInput.of(FieldProblem(where, "must not contain the NUL character (\\u0000)"))

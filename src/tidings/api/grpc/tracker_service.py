@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import grpc
 import structlog
+from google.protobuf.message import Message
 
 from tidings.api.grpc import status
 from tidings.api.grpc import tracker_messages as messages
@@ -107,6 +108,7 @@ class TrackerEventService(pb_grpc.EventServiceServicer):
         context: Context,
         method: str,
         handler: Callable[[Call], Awaitable[Response]],
+        request: Message,
     ) -> Response:
         """Authenticate, answer, and turn any failure into its status code."""
         request_id = uuid.uuid4().hex
@@ -118,6 +120,7 @@ class TrackerEventService(pb_grpc.EventServiceServicer):
                 if isinstance(value, str)  # binary (-bin) entries carry nothing we read
             }
             principal = await self._services.auth.authenticate(bearer_credential(metadata))
+            messages.refuse_nul(request)
             call = Call(principal, request_id, metadata, trailers)
             response = await handler(call)
         except TidingsError as error:
@@ -158,7 +161,7 @@ class TrackerEventService(pb_grpc.EventServiceServicer):
                 call.trailers.append(("idempotent-replayed", "true"))
             return pb.CreateEventResponse.FromString(outcome.body)
 
-        return await self._run(context, "CreateEvent", create)
+        return await self._run(context, "CreateEvent", create, request)
 
     async def _full_event(self, principal: Principal, event_id: int) -> pb.Event:
         """An event with its revisions, as GET and PUT answer."""
@@ -173,7 +176,7 @@ class TrackerEventService(pb_grpc.EventServiceServicer):
         async def get(call: Call) -> pb.Event:
             return await self._full_event(call.principal, _event_id(request.id))
 
-        return await self._run(context, "GetEvent", get)
+        return await self._run(context, "GetEvent", get, request)
 
     async def UpdateEvent(self, request: pb.UpdateEventRequest, context: Context) -> pb.Event:
         """PUT /api/v1alpha1/event: change the fields sent; answers the event with revisions."""
@@ -188,7 +191,7 @@ class TrackerEventService(pb_grpc.EventServiceServicer):
             )
             return await self._full_event(call.principal, event_id)
 
-        return await self._run(context, "UpdateEvent", update)
+        return await self._run(context, "UpdateEvent", update, request)
 
     async def DeleteEvent(
         self, request: pb.DeleteEventRequest, context: Context
@@ -201,7 +204,7 @@ class TrackerEventService(pb_grpc.EventServiceServicer):
             await self._services.edits.delete(principal=call.principal, event_id=event_id)
             return pb.DeleteEventResponse(id=str(event_id))
 
-        return await self._run(context, "DeleteEvent", delete)
+        return await self._run(context, "DeleteEvent", delete, request)
 
     async def _page(
         self, call: Call, response: messages.Page, flt: EventFilter, per_page: int, page: int
@@ -221,7 +224,7 @@ class TrackerEventService(pb_grpc.EventServiceServicer):
             response = pb.ListEventsResponse()
             return await self._page(call, response, EventFilter(), request.per_page, request.page)
 
-        return await self._run(context, "ListEvents", list_events)
+        return await self._run(context, "ListEvents", list_events, request)
 
     async def SearchEvents(
         self, request: pb.SearchEventsRequest, context: Context
@@ -233,7 +236,7 @@ class TrackerEventService(pb_grpc.EventServiceServicer):
             response = pb.SearchEventsResponse()
             return await self._page(call, response, flt, request.per_page, request.page)
 
-        return await self._run(context, "SearchEvents", search)
+        return await self._run(context, "SearchEvents", search, request)
 
     async def TodayEvents(
         self, request: pb.TodayEventsRequest, context: Context
@@ -247,4 +250,4 @@ class TrackerEventService(pb_grpc.EventServiceServicer):
             response = pb.TodayEventsResponse()
             return await self._page(call, response, flt, request.per_page, request.page)
 
-        return await self._run(context, "TodayEvents", today)
+        return await self._run(context, "TodayEvents", today, request)
