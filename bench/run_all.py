@@ -5,12 +5,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from bench import batch_ingest, grpc_vs_rest, ingest_memory, list_latency, single_ingest
+from bench import (
+    batch_ingest,
+    dialect_latency,
+    grpc_vs_rest,
+    ingest_memory,
+    list_latency,
+    single_ingest,
+)
 
 BENCHMARKS: tuple[tuple[str, Callable[[Sequence[str] | None], None]], ...] = (
     ("batch_ingest", batch_ingest.main),
     ("single_ingest", single_ingest.main),
     ("list_latency", list_latency.main),
+    ("dialect_latency", dialect_latency.main),
     ("ingest_memory", ingest_memory.main),
     ("grpc_vs_rest", grpc_vs_rest.main),
 )

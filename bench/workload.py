@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tidings.domain.timestamps import NS_PER_SECOND, format_rfc3339, parse_rfc3339
+from tidings.domain.tracker import ENVIRONMENTS as TRACKER_ENVIRONMENT_CODES
+from tidings.domain.tracker import EVENT_TYPES as TRACKER_TYPE_CODES
+from tidings.domain.tracker import STATUSES as TRACKER_STATUS_CODES
 
 TYPES: tuple[str, ...] = (
     "deployment",
@@ -85,6 +88,8 @@ INSERT_COLUMNS: tuple[str, ...] = (
     "state_deployment",
     "priority",
     "impact",
+    # Last, so a PostgreSQL load can leave it to the column default (the writing transaction).
+    "commit_tx",
 )
 
 
@@ -154,6 +159,7 @@ class GeneratedEvent:
             None,
             self.priority,
             None,
+            0,
         )
 
 
@@ -191,3 +197,134 @@ def generate(count: int, *, seed: int = 1, in_time_order: bool = False) -> Itera
 def request_id() -> str:
     """A request id shaped like the server's (32 hex characters)."""
     return uuid.uuid4().hex
+
+
+# --- the dialects' workload: Tracker's dimensions on every event, recorded in stream order ------
+
+TRACKER_TYPES: tuple[str, ...] = tuple(TRACKER_TYPE_CODES.codes.values())
+# The five Tracker types among fifteen native ones: one type of twenty is 5% of the log.
+DIALECT_TYPES: tuple[str, ...] = (
+    TRACKER_TYPES + tuple(t for t in TYPES if t not in TRACKER_TYPES)[:15]
+)
+TRACKER_ENVIRONMENTS: tuple[str, ...] = tuple(TRACKER_ENVIRONMENT_CODES.codes.values())
+TRACKER_STATUSES: tuple[str, ...] = tuple(TRACKER_STATUS_CODES.codes.values())
+_SERVICE_PARTS = ("api", "worker", "db", "cache", "gateway", "scheduler")
+_SERVICE_DOMAINS = ("user", "order", "payment", "catalog", "search", "notify", "auth", "report")
+DIALECT_SERVICES: tuple[str, ...] = (
+    *(f"{domain}-{part}" for domain in _SERVICE_DOMAINS for part in _SERVICE_PARTS),
+    "checkout",
+    "billing",
+)
+OWNERS = ("platform-team", "payments-team", "search-team", "sre", "data-team", "web-team")
+SOURCES = ("github_actions", "jenkins", "argocd", "terraform", "manual", "pagerduty")
+# One transaction writes this many events (a batch request, or a group of single ones).
+EVENTS_PER_TRANSACTION = 100
+
+
+@dataclass(frozen=True)
+class DialectEvent:
+    """One event as the dialects see it: every Tracker dimension set, and when it was recorded."""
+
+    type: str
+    title: str | None
+    message: str | None
+    source: str
+    occurred_at: int
+    recorded_at: int
+    payload: dict[str, Any]
+    service: str
+    environment: str
+    status: str
+    owner: str
+    priority: int
+    impact: int
+    started_at: int | None
+    ended_at: int | None
+
+    def row(
+        self, *, tenant_id: int, actor_id: int, request_id: str, payload_json: str
+    ) -> tuple[Any, ...]:
+        """The `events` row, in `INSERT_COLUMNS` order (`commit_tx` 0, as SQLite writes it)."""
+        return (
+            tenant_id,
+            self.type,
+            None,
+            None,
+            self.source,
+            self.title,
+            self.message,
+            payload_json,
+            len(self.payload),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            False,
+            None,
+            actor_id,
+            request_id,
+            self.occurred_at,
+            self.recorded_at,
+            self.recorded_at,
+            self.started_at,
+            self.ended_at,
+            self.service,
+            self.environment,
+            self.status,
+            self.owner,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            self.priority,
+            self.impact,
+            0,
+        )
+
+
+def generate_dialect(count: int, *, seed: int = 3) -> Iterator[DialectEvent]:
+    """`count` events over 20 types and 90 days in the order the server recorded them.
+
+    `recorded_at` (the stream's time) rises with every event, as the server's clock does while
+    it writes; `occurred_at` (the producer's time) comes 0-2 s earlier, and one event in a
+    hundred arrives up to an hour late (a retry or a backfill), so the two orders differ a little.
+    """
+    rng = random.Random(seed)
+    step = SPAN_DAYS * DAY_NS // max(count, 1)
+    for i in range(count):
+        recorded_at = START_NS + i * step + 3_600 * NS_PER_SECOND
+        delay = rng.randrange(3_600_000) if rng.random() < 0.01 else rng.randrange(2_000)
+        occurred_at = recorded_at - delay * 1_000_000
+        occurred_at -= occurred_at % 1_000_000
+        event_type = rng.choice(DIALECT_TYPES)
+        service = rng.choice(DIALECT_SERVICES)
+        environment = rng.choice(TRACKER_ENVIRONMENTS)
+        tracked = event_type in TRACKER_TYPES
+        duration = rng.randrange(5, 1_800) * NS_PER_SECOND
+        yield DialectEvent(
+            type=event_type,
+            title=f"{event_type} of {service} in {environment}" if tracked else None,
+            message="Recorded by the pipeline" if tracked and rng.random() < 0.5 else None,
+            source=rng.choice(SOURCES),
+            occurred_at=occurred_at,
+            recorded_at=recorded_at,
+            payload={
+                "host": f"web-{rng.randrange(64):02d}",
+                "region": rng.choice(REGIONS),
+                "duration_ms": rng.randrange(5, 5000),
+                "build": rng.randrange(1, 100_000),
+            },
+            service=service,
+            environment=environment,
+            status=rng.choice(TRACKER_STATUSES),
+            owner=rng.choice(OWNERS),
+            priority=rng.randrange(1, 6),
+            impact=rng.randrange(1, 4),
+            started_at=occurred_at if tracked else None,
+            ended_at=occurred_at + duration if tracked else None,
+        )

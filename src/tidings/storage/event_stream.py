@@ -34,6 +34,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import Tuple
 
 from tidings.domain.access import Visibility
 from tidings.domain.events import Event
@@ -91,6 +92,23 @@ class StreamWindow:
     recorded_to: int | None = None
 
 
+def _compare(
+    conn: AsyncConnection, position: Tuple, bound: Position, *, after: bool
+) -> ColumnElement[bool]:
+    """`position > bound` (or `<`), in a form the engine's index can seek on.
+
+    SQLite 3.40 seeks a row-value comparison on its first column only, which is always 0 there,
+    so it would scan the stream from its start; every SQLite position is (0, id), so comparing the
+    id alone is exact.
+    """
+    if conn.dialect.name == "sqlite":
+        assert bound[0] == 0, bound
+        return events.c.id > bound[1] if after else events.c.id < bound[1]
+    limit = tuple_(*bound)
+    comparison: ColumnElement[bool] = position > limit if after else position < limit
+    return comparison
+
+
 async def first_recorded_at_or_after(
     conn: AsyncConnection, *, tenant_id: int, recorded_at: int
 ) -> Position | None:
@@ -119,9 +137,9 @@ async def read_stream(
     if conn.dialect.name == "postgresql":
         clauses.append(events.c.commit_tx < _PG_HORIZON)
     if window.after is not None:
-        clauses.append(position > tuple_(*window.after))
+        clauses.append(_compare(conn, position, window.after, after=True))
     if window.before is not None:
-        clauses.append(position < tuple_(*window.before))
+        clauses.append(_compare(conn, position, window.before, after=False))
     if window.type is not None:
         clauses.append(events.c.type == window.type)
     if window.recorded_from is not None:
@@ -151,7 +169,8 @@ async def last_position(
     if conn.dialect.name == "postgresql":
         clauses.append(events.c.commit_tx < _PG_HORIZON)
     if before is not None:
-        clauses.append(tuple_(events.c.commit_tx, events.c.id) < tuple_(*before))
+        position = tuple_(events.c.commit_tx, events.c.id)
+        clauses.append(_compare(conn, position, before, after=False))
     query = (
         select(events.c.commit_tx, events.c.id)
         .where(*clauses)

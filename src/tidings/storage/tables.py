@@ -261,6 +261,30 @@ events = Table(
     Index("ix_events_tenant_stream", "tenant_id", "commit_tx", "id"),
     Index("ix_events_tenant_type_stream", "tenant_id", "type", "commit_tx", "id"),
     Index("ix_events_tenant_recorded", "tenant_id", "recorded_at", "id"),
+    # Tracker's commonest searches (type with environment, type with priority) get an exact
+    # total without reading every event of the type. Partial: only events that have the value.
+    Index(
+        "ix_events_tenant_type_environment_time",
+        "tenant_id",
+        "type",
+        "environment",
+        "occurred_at",
+        "id",
+        "restricted",
+        sqlite_where=text("environment IS NOT NULL"),
+        postgresql_where=text("environment IS NOT NULL"),
+    ),
+    Index(
+        "ix_events_tenant_type_priority_time",
+        "tenant_id",
+        "type",
+        "priority",
+        "occurred_at",
+        "id",
+        "restricted",
+        sqlite_where=text("priority IS NOT NULL"),
+        postgresql_where=text("priority IS NOT NULL"),
+    ),
     sqlite_autoincrement=True,
 )
 
