@@ -93,6 +93,18 @@ INSERT_COLUMNS: tuple[str, ...] = (
 )
 
 
+# Columns a row leaves out take these values (every other column is NULL).
+_ROW_DEFAULTS: dict[str, Any] = {"restricted": False, "commit_tx": 0}
+
+
+def ordered_row(**values: Any) -> tuple[Any, ...]:
+    """An `events` row in `INSERT_COLUMNS` order from its values by column name."""
+    unknown = set(values) - set(INSERT_COLUMNS)
+    if unknown:
+        raise ValueError(f"not columns of events: {sorted(unknown)}")
+    return tuple(values.get(c, _ROW_DEFAULTS.get(c)) for c in INSERT_COLUMNS)
+
+
 @dataclass(frozen=True)
 class GeneratedEvent:
     """One event of the workload."""
@@ -121,45 +133,20 @@ class GeneratedEvent:
         self, *, tenant_id: int, actor_id: int, request_id: str, now: int, payload_json: str
     ) -> tuple[Any, ...]:
         """The `events` row, in `INSERT_COLUMNS` order (JSON as text, booleans as False)."""
-        return (
-            tenant_id,
-            self.type,
-            None,
-            None,
-            None,
-            None,
-            None,
-            payload_json,
-            len(self.payload),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            False,
-            None,
-            actor_id,
-            request_id,
-            self.occurred_at,
-            now,
-            now,
-            None,
-            None,
-            self.service,
-            self.environment,
-            self.status,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            self.priority,
-            None,
-            0,
+        return ordered_row(
+            tenant_id=tenant_id,
+            type=self.type,
+            payload=payload_json,
+            payload_keys=len(self.payload),
+            actor_id=actor_id,
+            request_id=request_id,
+            occurred_at=self.occurred_at,
+            recorded_at=now,
+            updated_at=now,
+            service=self.service,
+            environment=self.environment,
+            status=self.status,
+            priority=self.priority,
         )
 
 
@@ -245,45 +232,27 @@ class DialectEvent:
         self, *, tenant_id: int, actor_id: int, request_id: str, payload_json: str
     ) -> tuple[Any, ...]:
         """The `events` row, in `INSERT_COLUMNS` order (`commit_tx` 0, as SQLite writes it)."""
-        return (
-            tenant_id,
-            self.type,
-            None,
-            None,
-            self.source,
-            self.title,
-            self.message,
-            payload_json,
-            len(self.payload),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            False,
-            None,
-            actor_id,
-            request_id,
-            self.occurred_at,
-            self.recorded_at,
-            self.recorded_at,
-            self.started_at,
-            self.ended_at,
-            self.service,
-            self.environment,
-            self.status,
-            self.owner,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            self.priority,
-            self.impact,
-            0,
+        return ordered_row(
+            tenant_id=tenant_id,
+            type=self.type,
+            source_ref=self.source,
+            title=self.title,
+            message=self.message,
+            payload=payload_json,
+            payload_keys=len(self.payload),
+            actor_id=actor_id,
+            request_id=request_id,
+            occurred_at=self.occurred_at,
+            recorded_at=self.recorded_at,
+            updated_at=self.recorded_at,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            service=self.service,
+            environment=self.environment,
+            status=self.status,
+            owner=self.owner,
+            priority=self.priority,
+            impact=self.impact,
         )
 
 
