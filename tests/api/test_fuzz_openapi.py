@@ -14,9 +14,11 @@ admin, so every route reaches its handler; a smaller pass runs as a `reader` ser
 so the permission paths are fuzzed too. Each pass has its own app on a fresh database, shared
 by all operations of the pass like a real server's.
 
-It runs on SQLite only: the routes are thin mappings onto services whose PostgreSQL behaviour
-the contract and integration suites cover on both engines, and fuzzing both would double the
-longest test of the suite for little those do not exercise already.
+The admin and reader passes run on SQLite. A third, smaller pass runs as a `writer` service
+account on PostgreSQL, where some inputs fail that SQLite accepts (a NUL character in a string,
+which PostgreSQL's text and JSONB cannot store, was one): writes and reads both reach the
+database there. The full admin pass is not repeated on PostgreSQL, to keep the suite's longest
+test bounded; the contract and integration suites cover PostgreSQL on every route.
 
 Schemathesis serves the app in-process on an event-loop thread of its own and drives the ASGI
 lifespan there, so the app is built with `manage_lifecycle=True`: the services start on the
@@ -26,6 +28,7 @@ straddle two loops, so pytest-asyncio's per-test loop and the `services` fixture
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import time
 from collections import Counter
@@ -43,7 +46,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.python import asgi
 
 from tests.api.helpers import bearer
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, _pg_dsn, _pg_reset
 from tidings.api.app import CREDENTIAL_PATHS, create_app
 from tidings.services.runtime import Services
 from tidings.settings import Settings
@@ -51,15 +54,17 @@ from tidings.settings import Settings
 SEED = 20_260_601
 ADMIN_EXAMPLES = 15
 READER_EXAMPLES = 5
-READER = "fuzz-reader"
+WRITER_EXAMPLES = 5
+ACCOUNT = "fuzz-account"  # the service account of the reader and writer passes
 REVOKE_KEY = ("DELETE", "/api/v1/tokens/{key_id}")
 
 Case = schemathesis.Case[Any]
 
 
-def _settings(data_dir: Path) -> Settings:
+def _settings(data_dir: Path, database_url: str | None = None) -> Settings:
     return Settings(
         data_dir=data_dir,
+        database_url=database_url,
         admin_token=ADMIN_TOKEN,
         secret_key="test-secret-key",
         sqlite_synchronous="NORMAL",
@@ -110,6 +115,9 @@ admin_schema = schemathesis.openapi.from_dict(
 reader_schema = schemathesis.openapi.from_dict(
     DOCUMENT, config=_config(max_examples=READER_EXAMPLES, coverage=False)
 )
+writer_schema = schemathesis.openapi.from_dict(
+    DOCUMENT, config=_config(max_examples=WRITER_EXAMPLES, coverage=False)
+)
 
 # Hypothesis settings that no profile may loosen: the explicit examples and generation only
 # (no shrinking: a failure is reported as found), no deadline, no example database.
@@ -151,18 +159,22 @@ def lifespans() -> Iterator[None]:
     asgi.shutdown_lifespans()
 
 
-def _serve(data_dir: Path, *, reader: bool) -> Target:
-    """Start an app on a fresh database and set up the principal that fuzzes it."""
-    app = create_app(Services.build(_settings(data_dir)), manage_lifecycle=True)
+def _serve(data_dir: Path, *, role: str | None, database_url: str | None = None) -> Target:
+    """Start an app on a fresh database and set up the principal that fuzzes it.
+
+    `role` None fuzzes as the bootstrap admin; otherwise as a service account with that role.
+    """
+    app = create_app(Services.build(_settings(data_dir, database_url)), manage_lifecycle=True)
     admin = bearer(ADMIN_TOKEN)
     headers = admin
+    reader = role is not None
     # Entering the client starts the app's lifespan, so its services, on schemathesis's loop.
     with asgi.get_client(cast("asgi.ASGIApp", app)) as http:
         if reader:
-            account = {"name": READER, "roles": ["reader"], "groups": []}
+            account = {"name": ACCOUNT, "roles": [role], "groups": []}
             created = http.post("/api/v1/service-accounts", headers=admin, json=account)
             assert created.status_code == 201, created.text
-            key = {"name": "fuzz", "account": READER}
+            key = {"name": "fuzz", "account": ACCOUNT}
             issued = http.post("/api/v1/tokens", headers=admin, json=key)
             assert issued.status_code == 201, issued.text
             headers = bearer(issued.json()["data"]["token"])
@@ -176,7 +188,7 @@ def _serve(data_dir: Path, *, reader: bool) -> Target:
 @pytest.fixture(scope="module")
 def admin_target(lifespans: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     """The app fuzzed as the bootstrap admin."""
-    target = _serve(tmp_path_factory.mktemp("fuzz-admin"), reader=False)
+    target = _serve(tmp_path_factory.mktemp("fuzz-admin"), role=None)
     yield target
     print(f"\nfuzz as admin: {target.summary()}")
 
@@ -184,9 +196,22 @@ def admin_target(lifespans: None, tmp_path_factory: pytest.TempPathFactory) -> I
 @pytest.fixture(scope="module")
 def reader_target(lifespans: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     """The app fuzzed as a reader service account."""
-    target = _serve(tmp_path_factory.mktemp("fuzz-reader"), reader=True)
+    target = _serve(tmp_path_factory.mktemp("fuzz-reader"), role="reader")
     yield target
     print(f"\nfuzz as reader: {target.summary()}")
+
+
+@pytest.fixture(scope="module")
+def writer_target_on_postgresql(
+    lifespans: None, tmp_path_factory: pytest.TempPathFactory, pg_database: str
+) -> Iterator[Target]:
+    """The app fuzzed as a writer service account, on the session's PostgreSQL database."""
+    asyncio.run(_pg_reset(pg_database))
+    target = _serve(
+        tmp_path_factory.mktemp("fuzz-writer"), role="writer", database_url=_pg_dsn(pg_database)
+    )
+    yield target
+    print(f"\nfuzz as writer on PostgreSQL: {target.summary()}")
 
 
 def error_shape(
@@ -251,3 +276,11 @@ def test_no_server_error_as_admin(case: Case, admin_target: Target) -> None:
 @bounded
 def test_no_server_error_as_reader(case: Case, reader_target: Target) -> None:
     _fuzz(case, reader_target)
+
+
+@writer_schema.parametrize()
+@bounded
+def test_no_server_error_as_writer_on_postgresql(
+    case: Case, writer_target_on_postgresql: Target
+) -> None:
+    _fuzz(case, writer_target_on_postgresql)

@@ -102,7 +102,6 @@ def _compare(
     id alone is exact.
     """
     if conn.dialect.name == "sqlite":
-        assert bound[0] == 0, bound
         return events.c.id > bound[1] if after else events.c.id < bound[1]
     limit = tuple_(*bound)
     comparison: ColumnElement[bool] = position > limit if after else position < limit
