@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 from bench import (
     batch_ingest,
+    conditions,
     dialect_latency,
     grpc_vs_rest,
     ingest_memory,
@@ -21,6 +22,7 @@ BENCHMARKS: tuple[tuple[str, Callable[[Sequence[str] | None], None]], ...] = (
     ("dialect_latency", dialect_latency.main),
     ("ingest_memory", ingest_memory.main),
     ("grpc_vs_rest", grpc_vs_rest.main),
+    ("conditions", conditions.main),
 )
 
 

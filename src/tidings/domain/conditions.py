@@ -26,6 +26,10 @@ from tidings.domain.json import JSONValue
 Evaluator = Callable[[JSONValue], JSONValue]
 
 
+def _NONE(_data: JSONValue) -> JSONValue:
+    return None
+
+
 class ConditionError(ValueError):
     """A rule that cannot be compiled; `path` is the JSON path of the bad node (`$.and[1]`)."""
 
@@ -52,6 +56,8 @@ class Condition:
 
 def truthy(value: JSONValue) -> bool:
     """JsonLogic truthiness: JavaScript's, except that an empty array is false."""
+    if value is True or value is False:
+        return value
     if isinstance(value, list):
         return len(value) > 0
     if isinstance(value, dict):
@@ -128,6 +134,8 @@ def _number(value: float) -> JSONValue:
 
 def loose_equal(a: JSONValue, b: JSONValue) -> bool:
     """JavaScript's `==` on JSON values."""
+    if type(a) is type(b) and not isinstance(a, list | dict):
+        return a == b
     if a is None or b is None:
         return a is None and b is None
     if isinstance(a, list | dict) and isinstance(b, list | dict):
@@ -154,6 +162,8 @@ def strict_equal(a: JSONValue, b: JSONValue) -> bool:
 
 def less_than(a: JSONValue, b: JSONValue, *, or_equal: bool) -> bool:
     """JavaScript's `<` / `<=`: strings by code unit, everything else as numbers."""
+    if isinstance(a, int | float) and isinstance(b, int | float):  # booleans count as 1 and 0
+        return a <= b if or_equal else a < b
     if isinstance(a, str) and isinstance(b, str):
         return a <= b if or_equal else a < b
     x, y = to_number(a), to_number(b)
@@ -175,6 +185,8 @@ def compile_condition(rule: JSONValue) -> Condition:
 
 def _compile(node: JSONValue, path: str) -> Evaluator:
     if isinstance(node, list):
+        if _literal(node):
+            return lambda _data: node
         items = [_compile(item, f"{path}[{i}]") for i, item in enumerate(node)]
         return lambda data: [item(data) for item in items]
     if not isinstance(node, dict):
@@ -204,13 +216,55 @@ def _compile(node: JSONValue, path: str) -> Evaluator:
     if len(args) < low or (high is not None and len(args) > high):
         expected = f"{low}" if low == high else f"{low} to {high}" if high else f"at least {low}"
         raise ConditionError(here, f"takes {expected} arguments, got {len(args)}")
-    return spec.build(args, here)
+    evaluate = spec.build(args, here)
+    if operator not in _READS_DATA and _literal(args):
+        # Nothing in it depends on the data: work it out once, now.
+        value = evaluate(None)
+        return lambda _data: value
+    return evaluate
+
+
+# Operators whose answer depends on the data even when every argument is a literal.
+_READS_DATA = frozenset({"var", "missing", "missing_some"})
+
+
+def _literal(value: JSONValue) -> bool:
+    """Whether a node holds no rule at all (only scalars and arrays of them)."""
+    if isinstance(value, dict):
+        return False
+    if isinstance(value, list):
+        return all(_literal(item) for item in value)
+    return True
 
 
 @dataclass(frozen=True)
 class _Operator:
     arity: tuple[int, int | None]
     build: Callable[[list[JSONValue], str], Evaluator]
+
+
+def _unary(
+    combine: Callable[[JSONValue], JSONValue],
+) -> Callable[[list[JSONValue], str], Evaluator]:
+    """A one-argument operator."""
+
+    def build(args: list[JSONValue], path: str) -> Evaluator:
+        (only,) = _each(args, path)
+        return lambda data: combine(only(data))
+
+    return build
+
+
+def _binary(
+    combine: Callable[[JSONValue, JSONValue], JSONValue],
+) -> Callable[[list[JSONValue], str], Evaluator]:
+    """A two-argument operator, called without building an argument list."""
+
+    def build(args: list[JSONValue], path: str) -> Evaluator:
+        first, second = _each(args, path)
+        return lambda data: combine(first(data), second(data))
+
+    return build
 
 
 def _each(args: Sequence[JSONValue], path: str) -> list[Evaluator]:
@@ -237,10 +291,15 @@ def _fold(
 
 
 def _lookup(data: JSONValue, key: JSONValue, default: JSONValue) -> JSONValue:
+    """json-logic-js's `var`: a dotted path into objects and arrays; missing gives the default."""
     if key is None or key == "" or key == []:
         return data
+    return _walk(data, js_string(key).split("."), default)
+
+
+def _walk(data: JSONValue, parts: Sequence[str], default: JSONValue) -> JSONValue:
     current = data
-    for part in js_string(key).split("."):
+    for part in parts:
         if isinstance(current, dict):
             if part not in current:
                 return default
@@ -251,16 +310,30 @@ def _lookup(data: JSONValue, key: JSONValue, default: JSONValue) -> JSONValue:
             current = current[int(part)]
         else:
             return default
-        if current is None:
-            return default
     return current
 
 
 def _build_var(args: list[JSONValue], path: str) -> Evaluator:
     if not args:
         return lambda data: data
-    key_of, *rest = _each(args, path)
-    default_of = rest[0] if rest else (lambda _data: None)
+    default_of = _compile(args[1], f"{path}[1]") if len(args) > 1 else _NONE
+    key = args[0]
+    if key is None or key == "" or key == []:
+        return lambda data: data  # the whole data
+    if isinstance(key, str | int) and not isinstance(key, bool) and key != "":
+        # The common case, a literal path: split it once, here, not on every evaluation.
+        parts = js_string(key).split(".")
+        if len(parts) == 1:
+            name = parts[0]
+
+            def one(data: JSONValue) -> JSONValue:
+                if isinstance(data, dict):
+                    return data[name] if name in data else default_of(data)
+                return _walk(data, parts, default_of(data))
+
+            return one
+        return lambda data: _walk(data, parts, default_of(data))
+    key_of = _compile(key, f"{path}[0]")
     return lambda data: _lookup(data, key_of(data), default_of(data))
 
 
@@ -297,6 +370,9 @@ def _build_missing_some(args: list[JSONValue], path: str) -> Evaluator:
 
 def _build_if(args: list[JSONValue], path: str) -> Evaluator:
     evaluators = _each(args, path)
+    if len(evaluators) == 3:  # the usual shape: one test, then and else
+        test, then, otherwise = evaluators
+        return lambda data: then(data) if truthy(test(data)) else otherwise(data)
 
     def evaluate(data: JSONValue) -> JSONValue:
         i = 0
@@ -345,6 +421,39 @@ def _between(or_equal: bool) -> Callable[[list[JSONValue]], JSONValue]:
         return all(less_than(a, b, or_equal=or_equal) for a, b in itertools.pairwise(values))
 
     return compare
+
+
+def _numbers(values: list[JSONValue]) -> list[int | float] | None:
+    """The values when every one is a number (not a boolean): arithmetic needs no coercion."""
+    numbers: list[int | float] = []
+    for value in values:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return None
+        numbers.append(value)
+    return numbers
+
+
+def _plus(values: list[JSONValue]) -> JSONValue:
+    numbers = _numbers(values)
+    if numbers is not None:
+        total = sum(numbers)
+        return total if isinstance(total, int) else _number(total)
+    return _number(math.fsum(parse_float(x) for x in values))
+
+
+def _times(values: list[JSONValue]) -> JSONValue:
+    numbers = _numbers(values)
+    if numbers is not None:
+        product = math.prod(numbers)
+        return product if isinstance(product, int) else _number(product)
+    return _number(math.prod(parse_float(x) for x in values))
+
+
+def _chain(*, or_equal: bool) -> Callable[[list[JSONValue], str], Evaluator]:
+    """`<` and `<=`: two arguments compare, three test that the middle lies between."""
+    pair = _binary(lambda a, b: less_than(a, b, or_equal=or_equal))
+    between = _fold(_between(or_equal=or_equal))
+    return lambda args, path: pair(args, path) if len(args) == 2 else between(args, path)
 
 
 def _minus(values: list[JSONValue]) -> JSONValue:
@@ -447,10 +556,6 @@ def _build_reduce(args: list[JSONValue], path: str) -> Evaluator:
     return evaluate
 
 
-def _first(combine: Callable[[JSONValue], JSONValue]) -> Callable[[list[JSONValue]], JSONValue]:
-    return lambda values: combine(values[0])
-
-
 ANY: tuple[int, int | None] = (0, None)
 
 OPERATORS: dict[str, _Operator] = {
@@ -461,20 +566,20 @@ OPERATORS: dict[str, _Operator] = {
     "?:": _Operator((3, 3), _build_if),
     "and": _Operator(ANY, _build_and),
     "or": _Operator(ANY, _build_or),
-    "!": _Operator((1, 1), _fold(_first(lambda v: not truthy(v)))),
-    "!!": _Operator((1, 1), _fold(_first(truthy))),
-    "==": _Operator((2, 2), _fold(lambda v: loose_equal(v[0], v[1]))),
-    "!=": _Operator((2, 2), _fold(lambda v: not loose_equal(v[0], v[1]))),
-    "===": _Operator((2, 2), _fold(lambda v: strict_equal(v[0], v[1]))),
-    "!==": _Operator((2, 2), _fold(lambda v: not strict_equal(v[0], v[1]))),
-    "<": _Operator((2, 3), _fold(_between(or_equal=False))),
-    "<=": _Operator((2, 3), _fold(_between(or_equal=True))),
-    ">": _Operator((2, 2), _fold(lambda v: less_than(v[1], v[0], or_equal=False))),
-    ">=": _Operator((2, 2), _fold(lambda v: less_than(v[1], v[0], or_equal=True))),
+    "!": _Operator((1, 1), _unary(lambda v: not truthy(v))),
+    "!!": _Operator((1, 1), _unary(truthy)),
+    "==": _Operator((2, 2), _binary(loose_equal)),
+    "!=": _Operator((2, 2), _binary(lambda a, b: not loose_equal(a, b))),
+    "===": _Operator((2, 2), _binary(strict_equal)),
+    "!==": _Operator((2, 2), _binary(lambda a, b: not strict_equal(a, b))),
+    "<": _Operator((2, 3), _chain(or_equal=False)),
+    "<=": _Operator((2, 3), _chain(or_equal=True)),
+    ">": _Operator((2, 2), _binary(lambda a, b: less_than(b, a, or_equal=False))),
+    ">=": _Operator((2, 2), _binary(lambda a, b: less_than(b, a, or_equal=True))),
     "max": _Operator(ANY, _fold(_extreme(max))),
     "min": _Operator(ANY, _fold(_extreme(min))),
-    "+": _Operator(ANY, _fold(lambda v: _number(math.fsum(parse_float(x) for x in v)))),
-    "*": _Operator((1, None), _fold(lambda v: _number(math.prod(parse_float(x) for x in v)))),
+    "+": _Operator(ANY, _fold(_plus)),
+    "*": _Operator((1, None), _fold(_times)),
     "-": _Operator((1, 2), _fold(_minus)),
     "/": _Operator((2, 2), _fold(_divide)),
     "%": _Operator((2, 2), _fold(_modulo)),
@@ -491,5 +596,5 @@ OPERATORS: dict[str, _Operator] = {
     "some": _Operator((2, 2), _iterate(lambda items, f: any(truthy(f(i)) for i in items))),
     "none": _Operator((2, 2), _iterate(lambda items, f: not any(truthy(f(i)) for i in items))),
     "reduce": _Operator((2, 3), _build_reduce),
-    "log": _Operator((1, 1), _fold(_first(lambda v: v))),
+    "log": _Operator((1, 1), _unary(lambda v: v)),
 }
