@@ -135,15 +135,7 @@ def _rows(count: int, tenant_id: int, actor_id: int) -> Iterator[tuple[Any, ...]
 
 def load_sqlite(path: Path, count: int) -> float:
     """Insert `count` events into the bootstrapped SQLite file; returns seconds taken."""
-    began = time.perf_counter()
-    conn = database.connect_sqlite(path, synchronous="NORMAL")
-    try:
-        tenant_id, actor_id = database.sqlite_identity(conn)
-        database.sqlite_load(conn, _rows(count, tenant_id, actor_id), per_transaction=50_000)
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        conn.close()
-    return time.perf_counter() - began
+    return database.load_sqlite_file(path, lambda tenant, actor: _rows(count, tenant, actor))
 
 
 async def load_postgres(dsn: str, count: int) -> float:

@@ -6,7 +6,6 @@ The schedule and failed-job endpoints of the document belong to a later issue.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import unquote
 
@@ -15,10 +14,8 @@ import pytest
 
 from tests.api.helpers import bearer, create_group, create_service_account, post_event, settle
 from tests.clocks import SettableClock
-from tidings.api.app import create_app
 from tidings.domain.timestamps import format_rfc3339, parse_rfc3339
 from tidings.services.runtime import Services
-from tidings.settings import Settings
 
 EVENT_KEYS = {"locator", "userLocator", "requestId", "timestamp", "type", "data"}
 STREAM_KEYS = {"pagingToken", "events"}
@@ -29,25 +26,6 @@ MINUTE = 60 * 1_000_000_000
 def clock() -> SettableClock:
     """Starts at 2024-01-15T10:00:00Z."""
     return SettableClock("2024-01-15T10:00:00Z")
-
-
-@pytest.fixture
-async def clocked_services(settings: Settings, clock: SettableClock) -> AsyncIterator[Services]:
-    """Services whose clock the test sets."""
-    built = Services.build(settings, clock=clock)
-    await built.start()
-    try:
-        yield built
-    finally:
-        await built.stop()
-
-
-@pytest.fixture
-async def clocked_client(clocked_services: Services) -> AsyncIterator[httpx.AsyncClient]:
-    """A client on `clocked_services`."""
-    transport = httpx.ASGITransport(app=create_app(clocked_services, manage_lifecycle=False))
-    async with httpx.AsyncClient(transport=transport, base_url="http://tidings.test") as http:
-        yield http
 
 
 async def _me(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
@@ -140,12 +118,12 @@ async def test_fetch_an_event(client: httpx.AsyncClient, admin: dict[str, str]) 
 
 
 async def test_timestamp_is_the_recording_time_not_the_occurrence(
-    clocked_client: httpx.AsyncClient, admin: dict[str, str], clock: SettableClock
+    client: httpx.AsyncClient, admin: dict[str, str], clock: SettableClock
 ) -> None:
     # The document: stream time is the completion time of the call that recorded the event.
-    base = await _base(clocked_client, admin)
-    stored, _ = await _record(clocked_client, admin, type="t", occurred_at="2020-05-01T00:00:00Z")
-    body = (await clocked_client.get(f"{base}/{stored['id']}", headers=admin)).json()
+    base = await _base(client, admin)
+    stored, _ = await _record(client, admin, type="t", occurred_at="2020-05-01T00:00:00Z")
+    body = (await client.get(f"{base}/{stored['id']}", headers=admin)).json()
     assert body["timestamp"] == "2024-01-15T10:00:00Z"
     assert body["timestamp"] == format_rfc3339(clock.ns)
 
@@ -260,13 +238,11 @@ async def test_token_carries_the_type_filter(
 
 
 async def test_token_carries_the_time_window(
-    clocked_services: Services,
-    clocked_client: httpx.AsyncClient,
+    services: Services,
+    client: httpx.AsyncClient,
     admin: dict[str, str],
     clock: SettableClock,
 ) -> None:
-    client = clocked_client
-    services = clocked_services
     base = await _base(client, admin)
     recorded: list[str] = []
     for minute in range(6):  # 10:00 .. 10:05
@@ -286,13 +262,11 @@ async def test_token_carries_the_time_window(
 
 
 async def test_dates_bound_whole_days(
-    clocked_services: Services,
-    clocked_client: httpx.AsyncClient,
+    services: Services,
+    client: httpx.AsyncClient,
     admin: dict[str, str],
     clock: SettableClock,
 ) -> None:
-    client = clocked_client
-    services = clocked_services
     base = await _base(client, admin)
     ids: dict[str, str] = {}
     for moment in (

@@ -385,32 +385,26 @@ def _build_if(args: list[JSONValue], path: str) -> Evaluator:
     return evaluate
 
 
-def _build_and(args: list[JSONValue], path: str) -> Evaluator:
-    evaluators = _each(args, path)
+def _short_circuit(stop_when: bool) -> Callable[[list[JSONValue], str], Evaluator]:
+    """`and` (stops at the first falsy value) and `or` (at the first truthy one).
 
-    def evaluate(data: JSONValue) -> JSONValue:
-        value: JSONValue = False
-        for each in evaluators:
-            value = each(data)
-            if not truthy(value):
-                return value
-        return value
+    Either answers the value it stopped at, or the last one; with no arguments, false.
+    """
 
-    return evaluate
+    def build(args: list[JSONValue], path: str) -> Evaluator:
+        evaluators = _each(args, path)
 
+        def evaluate(data: JSONValue) -> JSONValue:
+            value: JSONValue = False
+            for each in evaluators:
+                value = each(data)
+                if truthy(value) is stop_when:
+                    return value
+            return value
 
-def _build_or(args: list[JSONValue], path: str) -> Evaluator:
-    evaluators = _each(args, path)
+        return evaluate
 
-    def evaluate(data: JSONValue) -> JSONValue:
-        value: JSONValue = False
-        for each in evaluators:
-            value = each(data)
-            if truthy(value):
-                return value
-        return value
-
-    return evaluate
+    return build
 
 
 # --- comparison and arithmetic ---
@@ -433,20 +427,19 @@ def _numbers(values: list[JSONValue]) -> list[int | float] | None:
     return numbers
 
 
-def _plus(values: list[JSONValue]) -> JSONValue:
-    numbers = _numbers(values)
-    if numbers is not None:
-        total = sum(numbers)
-        return total if isinstance(total, int) else _number(total)
-    return _number(math.fsum(parse_float(x) for x in values))
+def _arithmetic(
+    combine: Callable[[list[int | float]], int | float],
+) -> Callable[[list[JSONValue]], JSONValue]:
+    """`+` and `*`: plain numbers combine as they are, anything else through `parseFloat`."""
 
+    def apply(values: list[JSONValue]) -> JSONValue:
+        numbers = _numbers(values)
+        if numbers is None:
+            return _number(float(combine([parse_float(x) for x in values])))
+        result = combine(numbers)
+        return result if isinstance(result, int) else _number(result)
 
-def _times(values: list[JSONValue]) -> JSONValue:
-    numbers = _numbers(values)
-    if numbers is not None:
-        product = math.prod(numbers)
-        return product if isinstance(product, int) else _number(product)
-    return _number(math.prod(parse_float(x) for x in values))
+    return apply
 
 
 def _chain(*, or_equal: bool) -> Callable[[list[JSONValue], str], Evaluator]:
@@ -564,8 +557,8 @@ OPERATORS: dict[str, _Operator] = {
     "missing_some": _Operator((2, 2), _build_missing_some),
     "if": _Operator(ANY, _build_if),
     "?:": _Operator((3, 3), _build_if),
-    "and": _Operator(ANY, _build_and),
-    "or": _Operator(ANY, _build_or),
+    "and": _Operator(ANY, _short_circuit(stop_when=False)),
+    "or": _Operator(ANY, _short_circuit(stop_when=True)),
     "!": _Operator((1, 1), _unary(lambda v: not truthy(v))),
     "!!": _Operator((1, 1), _unary(truthy)),
     "==": _Operator((2, 2), _binary(loose_equal)),
@@ -578,8 +571,8 @@ OPERATORS: dict[str, _Operator] = {
     ">=": _Operator((2, 2), _binary(lambda a, b: less_than(b, a, or_equal=True))),
     "max": _Operator(ANY, _fold(_extreme(max))),
     "min": _Operator(ANY, _fold(_extreme(min))),
-    "+": _Operator(ANY, _fold(_plus)),
-    "*": _Operator((1, None), _fold(_times)),
+    "+": _Operator(ANY, _fold(_arithmetic(sum))),
+    "*": _Operator((1, None), _fold(_arithmetic(math.prod))),
     "-": _Operator((1, 2), _fold(_minus)),
     "/": _Operator((2, 2), _fold(_divide)),
     "%": _Operator((2, 2), _fold(_modulo)),

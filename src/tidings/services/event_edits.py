@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.domain.access import Permission, Principal, require, visibility_of
+from tidings.domain.access import Permission, Principal, require
 from tidings.domain.clock import Clock
 from tidings.domain.errors import FieldProblem, InvalidInput, NotFound
 from tidings.domain.events import Event
@@ -20,8 +20,8 @@ from tidings.domain.revisions import (
     plan_update,
 )
 from tidings.services.database import Database
+from tidings.services.event_queries import visible_event
 from tidings.storage import event_edits as edit_store
-from tidings.storage import events as event_store
 
 
 def _current(event: Event) -> dict[str, JSONValue]:
@@ -68,7 +68,7 @@ class EventEditor:
             # Lock, then read: planning from a copy read before the lock would lose a
             # concurrent update of the same event on PostgreSQL.
             await edit_store.lock_event(conn, tenant_id=principal.tenant_id, event_id=event_id)
-            event = await self._visible(conn, principal, event_id)
+            event = await visible_event(conn, principal=principal, event_id=event_id)
             values, changes = plan_update(_current(event), event.links, event.payload, patch)
             if not changes:
                 return event
@@ -77,14 +77,14 @@ class EventEditor:
                 conn, tenant_id=principal.tenant_id, event_id=event_id, values=values, now=now
             )
             await self._record(conn, principal, event_id, RevisionKind.UPDATE, changes, now)
-            return await self._visible(conn, principal, event_id)
+            return await visible_event(conn, principal=principal, event_id=event_id)
 
     async def delete(self, *, principal: Principal, event_id: int) -> None:
         """Remove an event, keeping a final revision that holds it whole."""
         require(principal, Permission.EVENTS_DELETE)
         async with self._db.transaction() as conn:
             await edit_store.lock_event(conn, tenant_id=principal.tenant_id, event_id=event_id)
-            event = await self._visible(conn, principal, event_id)
+            event = await visible_event(conn, principal=principal, event_id=event_id)
             now = self._clock.now_ns()
             if not await edit_store.delete_event(
                 conn, tenant_id=principal.tenant_id, event_id=event_id
@@ -92,17 +92,6 @@ class EventEditor:
                 raise NotFound(f"Event with ID {event_id} not found")
             change = FieldChange("event", snapshot(event), None)
             await self._record(conn, principal, event_id, RevisionKind.DELETE, [change], now)
-
-    async def _visible(self, conn: AsyncConnection, principal: Principal, event_id: int) -> Event:
-        event = await event_store.get_event(
-            conn,
-            tenant_id=principal.tenant_id,
-            event_id=event_id,
-            visibility=visibility_of(principal),
-        )
-        if event is None:
-            raise NotFound(f"Event with ID {event_id} not found")
-        return event
 
     async def _record(
         self,

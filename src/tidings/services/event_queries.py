@@ -67,6 +67,16 @@ SummaryPage = Page[EventSummary]
 EventPage = Page[Event]
 
 
+async def visible_event(conn: AsyncConnection, *, principal: Principal, event_id: int) -> Event:
+    """The event if the principal may see it; NotFound alike when absent, hidden or elsewhere."""
+    event = await event_store.get_event(
+        conn, tenant_id=principal.tenant_id, event_id=event_id, visibility=visibility_of(principal)
+    )
+    if event is None:
+        raise NotFound(f"Event with ID {event_id} not found")
+    return event
+
+
 class EventQueries:
     """Read paths over the event log."""
 
@@ -78,15 +88,7 @@ class EventQueries:
         """One event the principal may see, or NotFound (also for other tenants' events)."""
         require(principal, Permission.EVENTS_READ)
         async with self._db.read() as conn:
-            event = await event_store.get_event(
-                conn,
-                tenant_id=principal.tenant_id,
-                event_id=event_id,
-                visibility=visibility_of(principal),
-            )
-        if event is None:
-            raise NotFound(f"Event with ID {event_id} not found")
-        return event
+            return await visible_event(conn, principal=principal, event_id=event_id)
 
     async def summaries(
         self,

@@ -122,6 +122,14 @@ async def first_recorded_at_or_after(
     return None if row is None else (row.commit_tx, row.id)
 
 
+def _readable(conn: AsyncConnection, tenant_id: int) -> list[ColumnElement[bool]]:
+    """The tenant's rows a follower may read now: on PostgreSQL, those below the horizon."""
+    clauses: list[ColumnElement[bool]] = [events.c.tenant_id == tenant_id]
+    if conn.dialect.name == "postgresql":
+        clauses.append(events.c.commit_tx < _PG_HORIZON)
+    return clauses
+
+
 async def read_stream(
     conn: AsyncConnection,
     *,
@@ -132,9 +140,7 @@ async def read_stream(
 ) -> list[tuple[Position, Event]]:
     """Up to `limit` events in stream order, each with its position."""
     position = tuple_(events.c.commit_tx, events.c.id)
-    clauses: list[ColumnElement[bool]] = [events.c.tenant_id == tenant_id]
-    if conn.dialect.name == "postgresql":
-        clauses.append(events.c.commit_tx < _PG_HORIZON)
+    clauses = _readable(conn, tenant_id)
     if window.after is not None:
         clauses.append(_compare(conn, position, window.after, after=True))
     if window.before is not None:
@@ -164,9 +170,7 @@ async def last_position(
     conn: AsyncConnection, *, tenant_id: int, before: Position | None = None
 ) -> Position:
     """The last readable position (below the horizon, and before `before`), or (0, 0)."""
-    clauses: list[ColumnElement[bool]] = [events.c.tenant_id == tenant_id]
-    if conn.dialect.name == "postgresql":
-        clauses.append(events.c.commit_tx < _PG_HORIZON)
+    clauses = _readable(conn, tenant_id)
     if before is not None:
         position = tuple_(events.c.commit_tx, events.c.id)
         clauses.append(_compare(conn, position, before, after=False))

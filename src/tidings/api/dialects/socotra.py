@@ -18,10 +18,11 @@ from starlette.responses import Response
 
 from tidings.api.dependencies import PrincipalDep, ServicesDep
 from tidings.api.routing import JSONRoute
+from tidings.api.time_bounds import time_bound
 from tidings.domain.access import Principal
 from tidings.domain.errors import FieldProblem, InvalidInput, NotFound
 from tidings.domain.events import Event
-from tidings.domain.timestamps import TimestampError, format_rfc3339, parse_date_or_datetime
+from tidings.domain.timestamps import format_rfc3339
 from tidings.services.event_stream import StreamFilters
 
 router = APIRouter(prefix="/event/{tenantLocator}/events", tags=["socotra"], route_class=JSONRoute)
@@ -73,21 +74,12 @@ def event_response(event: Event) -> dict[str, Any]:
     }
 
 
-def _time(name: str, value: str | None, *, end: bool) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_date_or_datetime(value, end_of_day=end)
-    except TimestampError as exc:
-        raise InvalidInput.of(FieldProblem(name, str(exc)), location=_QUERY) from None
-
-
 def _filters(
     event_type: str | None, start_text: str | None, end_text: str | None
 ) -> StreamFilters | None:
     """The filters of the first call, or None when the call names none (the token's then win)."""
-    start = _time("startTimestamp", start_text, end=False)
-    end = _time("endTimestamp", end_text, end=True)
+    start = time_bound("startTimestamp", start_text, end=False)
+    end = time_bound("endTimestamp", end_text, end=True)
     if start is not None and end is not None and start > end:
         raise InvalidInput.of(
             FieldProblem("startTimestamp", "must not be later than endTimestamp"), location=_QUERY

@@ -18,11 +18,11 @@ from tidings.api.schemas.events import (
     summary_json,
     to_new_event,
 )
+from tidings.api.time_bounds import time_bound
 from tidings.domain.access import Permission, require
 from tidings.domain.errors import FieldProblem, InvalidInput
 from tidings.domain.events import Event, EventFilter, NewEvent, materialize, summarize
 from tidings.domain.pagination import total_pages
-from tidings.domain.timestamps import TimestampError, parse_date_or_datetime
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"], route_class=JSONRoute)
 
@@ -136,15 +136,6 @@ async def validate_event(
     return _response(200, orjson.dumps({"data": rendered}))
 
 
-def _time(name: str, value: str | None, *, end: bool) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_date_or_datetime(value, end_of_day=end)
-    except TimestampError as exc:
-        raise InvalidInput.of(FieldProblem(name, str(exc)), location="query parameters") from None
-
-
 @router.get("", summary="List events (Attune)")
 async def list_events(
     services: ServicesDep,
@@ -169,8 +160,8 @@ async def list_events(
         type=trigger_ref,
         trigger_id=trigger,
         source_id=source,
-        start=_time("start", start, end=False),
-        end=_time("end", end, end=True),
+        start=time_bound("start", start, end=False),
+        end=time_bound("end", end, end=True),
     )
     if cursor is not None and page != 1:
         raise InvalidInput.of(

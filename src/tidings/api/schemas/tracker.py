@@ -16,11 +16,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints
 
+from tidings.api.time_bounds import bound_problem
 from tidings.domain.errors import FieldProblem, InvalidInput
 from tidings.domain.events import EventFilter, EventLimits, NewEvent
 from tidings.domain.json import JSONValue
 from tidings.domain.revisions import EventPatch
-from tidings.domain.timestamps import TimestampError, parse_date_or_datetime, parse_rfc3339
+from tidings.domain.timestamps import TimestampError, parse_rfc3339
 from tidings.domain.tracker import (
     ENVIRONMENTS,
     EVENT_TYPES,
@@ -273,11 +274,10 @@ def _filter_time(
     if len(text) > MAX_DATE_CHARS:
         problems.append(FieldProblem(name, f"must be at most {MAX_DATE_CHARS} characters"))
         return None
-    try:
-        return parse_date_or_datetime(text, end_of_day=end)
-    except TimestampError as exc:
-        problems.append(FieldProblem(name, str(exc)))
-        return None
+    value, problem = bound_problem(name, text, end=end)
+    if problem is not None:
+        problems.append(problem)
+    return value
 
 
 def search_filter(
