@@ -93,6 +93,7 @@ async def test_roles(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
     roles = (await client.get("/api/v1/roles", headers=admin)).json()["data"]
     assert {r["name"]: r["builtin"] for r in roles} == {
         "admin": True,
+        "operator": True,
         "reader": True,
         "system-admin": True,
         "writer": True,

@@ -39,7 +39,7 @@ async def test_login_gives_a_working_access_token(
     me = await client.get("/api/v1/auth/me", headers=bearer(tokens["access_token"]))
     assert me.status_code == 200
     assert me.json()["data"]["name"] == "alice"
-    assert me.json()["data"]["permissions"] == ["events:list", "events:read"]
+    assert me.json()["data"]["permissions"] == ["automation:read", "events:list", "events:read"]
     listed = await client.get("/api/v1/events", headers=bearer(tokens["access_token"]))
     assert listed.status_code == 200
 

@@ -16,7 +16,16 @@ from tidings.api.middleware import (
     BodyLimitMiddleware,
     RequestIdMiddleware,
 )
-from tidings.api.routes import admin, auth, events, health
+from tidings.api.routes import (
+    admin,
+    auth,
+    catalogue,
+    enforcements,
+    events,
+    executions,
+    health,
+    rules,
+)
 from tidings.services.runtime import Services
 
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
@@ -58,7 +67,8 @@ def create_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
     # EscapeKit's /api/v1/events/query/… comes before the native /api/v1/events/{id}, which
     # would otherwise take "query" for an event id (routers match in the order they are added).
     routers = (health.router, auth.router, escapekit.router, events.router, admin.router)
-    for router in (*routers, tracker.router, socotra.router):
+    automation = (rules.router, catalogue.router, enforcements.router, executions.router)
+    for router in (*routers, *automation, tracker.router, socotra.router):
         app.include_router(router)
     _document_bearer_auth(app)
 

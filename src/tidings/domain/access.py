@@ -23,6 +23,11 @@ class Permission(StrEnum):
     EVENTS_WRITE = "events:write"
     # Deleting rewrites history, so it is its own permission (admins hold it; writers do not).
     EVENTS_DELETE = "events:delete"
+    # The automation engine: reading its catalogue and history, and changing each part of it.
+    AUTOMATION_READ = "automation:read"
+    RULES_WRITE = "rules:write"
+    PACKS_WRITE = "packs:write"
+    EXECUTIONS_WRITE = "executions:write"
     ADMIN = "admin"
     SYSTEM_ADMIN = "system:admin"
 
@@ -33,11 +38,26 @@ _PERMISSION_SHAPE = re.compile(r"^(admin|[a-z][a-z0-9_]*:[a-z][a-z0-9_]*)$")
 # Roles every tenant starts with. Operators can add their own.
 BUILTIN_ROLES: dict[str, tuple[str, ...]] = {
     "admin": (Permission.ADMIN.value,),
-    "reader": (Permission.EVENTS_READ.value, Permission.EVENTS_LIST.value),
+    "reader": (
+        Permission.EVENTS_READ.value,
+        Permission.EVENTS_LIST.value,
+        Permission.AUTOMATION_READ.value,
+    ),
     "writer": (
         Permission.EVENTS_READ.value,
         Permission.EVENTS_LIST.value,
         Permission.EVENTS_WRITE.value,
+        Permission.AUTOMATION_READ.value,
+    ),
+    # Runs the automation: rules, packs, executions; reads and writes events (no deletes).
+    "operator": (
+        Permission.EVENTS_READ.value,
+        Permission.EVENTS_LIST.value,
+        Permission.EVENTS_WRITE.value,
+        Permission.AUTOMATION_READ.value,
+        Permission.RULES_WRITE.value,
+        Permission.PACKS_WRITE.value,
+        Permission.EXECUTIONS_WRITE.value,
     ),
 }
 

@@ -10,14 +10,18 @@ from tidings.services import credentials
 from tidings.services.accounts import AccountAdmin
 from tidings.services.auth import Authenticator
 from tidings.services.bootstrap import Bootstrapped, bootstrap
+from tidings.services.catalogue import CatalogueAdmin
 from tidings.services.clock import SystemClock
 from tidings.services.database import Database
 from tidings.services.event_edits import EventEditor
 from tidings.services.event_queries import EventQueries
 from tidings.services.event_stream import EventStream
+from tidings.services.executions import ExecutionAdmin
 from tidings.services.ingest import Ingestor
 from tidings.services.maintenance import Housekeeper
 from tidings.services.roles_groups import GroupAdmin, RoleAdmin
+from tidings.services.rules import RuleAdmin
+from tidings.services.secret_box import SecretBox
 from tidings.services.tenants import TenantAdmin
 from tidings.settings import Settings
 from tidings.storage.engine import sqlite_url
@@ -58,6 +62,10 @@ class Services:
     roles: RoleAdmin
     groups: GroupAdmin
     housekeeper: Housekeeper
+    box: SecretBox
+    catalogue: CatalogueAdmin
+    rules: RuleAdmin
+    executions: ExecutionAdmin
     bootstrapped: Bootstrapped | None = field(default=None)
 
     @classmethod
@@ -74,6 +82,7 @@ class Services:
             refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
         )
         cursors = CursorCodec(credentials.derive_key(secret, "cursor"))
+        box = SecretBox(credentials.derive_key(secret, "sealing"))
         return cls(
             settings=settings,
             db=db,
@@ -95,6 +104,10 @@ class Services:
                 idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
                 interval_seconds=settings.housekeeping_interval_seconds,
             ),
+            box=box,
+            catalogue=CatalogueAdmin(db, clock=clock, box=box),
+            rules=RuleAdmin(db, clock=clock, box=box),
+            executions=ExecutionAdmin(db, clock=clock),
         )
 
     async def start(self) -> None:

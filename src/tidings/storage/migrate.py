@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tidings.storage.tables import metadata
+from tidings.storage.schema import metadata
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 

@@ -47,6 +47,8 @@ tenants = Table(
     Column("locator", String(36), nullable=False, unique=True),
     Column("name", String(100), nullable=False, unique=True),
     Column("created_at", Nanos, nullable=False),
+    # Which enforcements ingest records: "all" (every rule evaluated) or "matches" (passed only).
+    Column("enforcement_recording", String(16), nullable=False, server_default=text("'all'")),
     sqlite_autoincrement=True,
 )
 
