@@ -223,3 +223,27 @@ class Execution:
     created_at: int
     updated_at: int
     attempt_log: tuple[Attempt, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class NewExecution:
+    """An execution to enqueue: what the rule engine decides, before it has an id.
+
+    `parameters` is what reads show (pack secrets replaced by ********); `sealed_parameters` holds
+    the real ones, sealed, only when redaction changed something.
+    """
+
+    tenant_id: int
+    enforcement_id: int | None
+    rule_id: int | None
+    rule_ref: str | None
+    event_id: int | None
+    action_id: int | None
+    action_ref: str
+    runner: str
+    entry_point: str | None
+    parameters: JSONValue
+    sealed_parameters: bytes | None
+    max_attempts: int
+    timeout_seconds: float
+    available_at: int

@@ -23,6 +23,7 @@ from tidings.services.roles_groups import GroupAdmin, RoleAdmin
 from tidings.services.rules import RuleAdmin
 from tidings.services.secret_box import SecretBox
 from tidings.services.tenants import TenantAdmin
+from tidings.services.work_signal import WorkSignal
 from tidings.settings import Settings
 from tidings.storage.engine import sqlite_url
 
@@ -66,6 +67,7 @@ class Services:
     catalogue: CatalogueAdmin
     rules: RuleAdmin
     executions: ExecutionAdmin
+    work_signal: WorkSignal
     bootstrapped: Bootstrapped | None = field(default=None)
 
     @classmethod
@@ -108,6 +110,7 @@ class Services:
             catalogue=CatalogueAdmin(db, clock=clock, box=box),
             rules=RuleAdmin(db, clock=clock, box=box),
             executions=ExecutionAdmin(db, clock=clock),
+            work_signal=WorkSignal(),
         )
 
     async def start(self) -> None:
