@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, tuple_
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,19 +19,13 @@ from tidings.domain.events import (
     EventSummary,
     NewEvent,
 )
-from tidings.storage.engine import json_dumps
+from tidings.storage.bulk_insert import BulkInsert
 from tidings.storage.tables import event_access, events, principals
 
 _DIMENSION_COLUMNS = TEXT_DIMENSIONS + INT_DIMENSIONS
-_JSON_COLUMNS = frozenset(
-    {"payload", "config", "links", "stakeholders", "allowed_groups", "allowed_roles"}
-)
 # `commit_tx` is left to the column default: the writing transaction's id on PostgreSQL.
 _INSERT_COLUMNS = tuple(c.name for c in events.c if c.name not in ("id", "commit_tx"))
-_JSON_POSITIONS = frozenset(i for i, c in enumerate(_INSERT_COLUMNS) if c in _JSON_COLUMNS)
-_SQLITE_INSERT = str(
-    events.insert().compile(dialect=sqlite.dialect(), column_keys=list(_INSERT_COLUMNS))
-)
+_EVENT_INSERT = BulkInsert(events, _INSERT_COLUMNS)
 
 
 def _values(
@@ -101,19 +94,7 @@ async def insert_from(
         for origin, new in entries
     ]
     new_events = [new for _, new in entries]
-    if len(rows) > 1 and conn.dialect.name == "sqlite":
-        ids = await _insert_many_sqlite(conn, rows)
-    elif len(rows) == 1:
-        result = await conn.execute(
-            events.insert().returning(events.c.id), dict(zip(_INSERT_COLUMNS, rows[0], strict=True))
-        )
-        ids = [result.scalar_one()]
-    else:
-        result = await conn.execute(
-            events.insert().returning(events.c.id, sort_by_parameter_order=True),
-            [dict(zip(_INSERT_COLUMNS, row, strict=True)) for row in rows],
-        )
-        ids = [row[0] for row in result]
+    ids = await _EVENT_INSERT.run(conn, rows)
     access_rows = [
         {"event_id": event_id, "kind": kind, "name": name}
         for event_id, new in zip(ids, new_events, strict=True)
@@ -124,29 +105,6 @@ async def insert_from(
     if access_rows:
         await conn.execute(event_access.insert(), access_rows)
     return ids
-
-
-async def _insert_many_sqlite(conn: AsyncConnection, rows: list[tuple[Any, ...]]) -> list[int]:
-    """One executemany, ids derived from the last rowid.
-
-    SQLAlchemy keeps RETURNING in parameter order on SQLite by running one INSERT per row (a
-    thousand statements for a batch of a thousand). We do not need RETURNING: inside a write
-    transaction SQLite lets no other connection write, and on an AUTOINCREMENT table each insert
-    takes the next id, so the rows of one executemany get consecutive ids that end at
-    `last_insert_rowid()`. The rows go to the driver as ready tuples (JSON already encoded, the
-    way the JSON column type would store it), which skips SQLAlchemy's per-value processing: most
-    of the cost of a large batch otherwise.
-    """
-    await conn.exec_driver_sql(_SQLITE_INSERT, [_encode_json(row) for row in rows])
-    last = int((await conn.execute(select(func.last_insert_rowid()))).scalar_one())
-    return list(range(last - len(rows) + 1, last + 1))
-
-
-def _encode_json(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(
-        json_dumps(value) if i in _JSON_POSITIONS and value is not None else value
-        for i, value in enumerate(row)
-    )
 
 
 def visibility_clause(visibility: Visibility) -> ColumnElement[bool] | None:

@@ -1,0 +1,65 @@
+"""Many rows into one table in one statement, with their new ids in the order given.
+
+Ingest writes events, and for each event one enforcement per rule of its trigger: a hundred
+rules make a hundred rows per event. SQLAlchemy keeps RETURNING in parameter order on SQLite by
+running one INSERT per row, so on SQLite we do without RETURNING: inside a write transaction no
+other connection writes, and on an AUTOINCREMENT table the rows of one executemany get
+consecutive ids ending at `last_insert_rowid()`. Rows go to the driver as ready tuples (JSON
+already encoded the way the JSON column type stores it), skipping SQLAlchemy's per-value
+processing, most of the cost of a large batch otherwise. PostgreSQL uses one multi-row INSERT …
+RETURNING in parameter order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import JSON, Table, func, select
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.storage.engine import json_dumps
+
+
+class BulkInsert:
+    """A prepared multi-row insert into `table` of `columns` (every column but the id)."""
+
+    def __init__(self, table: Table, columns: Sequence[str]) -> None:
+        self.table = table
+        self.columns = tuple(columns)
+        self._json_positions = frozenset(
+            i for i, name in enumerate(self.columns) if isinstance(table.c[name].type, JSON)
+        )
+        self._sqlite_sql = str(
+            table.insert().compile(dialect=sqlite.dialect(), column_keys=list(self.columns))
+        )
+
+    async def run(self, conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> list[int]:
+        """Insert `rows` (values in `columns` order); their ids, in the same order."""
+        if not rows:
+            return []
+        id_column = self.table.c.id
+        if len(rows) == 1:
+            result = await conn.execute(
+                self.table.insert().returning(id_column), self._as_dict(rows[0])
+            )
+            return [int(result.scalar_one())]
+        if conn.dialect.name == "sqlite":
+            await conn.exec_driver_sql(self._sqlite_sql, [self._encode(row) for row in rows])
+            last = int((await conn.execute(select(func.last_insert_rowid()))).scalar_one())
+            return list(range(last - len(rows) + 1, last + 1))
+        result = await conn.execute(
+            self.table.insert().returning(id_column, sort_by_parameter_order=True),
+            [self._as_dict(row) for row in rows],
+        )
+        return [int(row[0]) for row in result]
+
+    def _as_dict(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        return dict(zip(self.columns, row, strict=True))
+
+    def _encode(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(
+            json_dumps(value) if i in self._json_positions and value is not None else value
+            for i, value in enumerate(row)
+        )
