@@ -20,10 +20,11 @@ class WorkSignal:
         """Work is waiting: wake every worker that waits."""
         self._event.set()
 
-    async def wait(self, timeout: float) -> bool:
-        """Wait for a notification or the timeout; True when notified."""
+    async def wait(self, seconds: float) -> bool:
+        """Wait for a notification for at most `seconds`; True when notified."""
         try:
-            await asyncio.wait_for(self._event.wait(), timeout)
+            async with asyncio.timeout(seconds):
+                await self._event.wait()
         except TimeoutError:
             return False
         self._event.clear()

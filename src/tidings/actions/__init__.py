@@ -1,0 +1,1 @@
+"""Built-in action runners (http, slack, email, …), used by workers only."""
