@@ -181,7 +181,6 @@ class Enforcement:
     status: EnforcementStatus
     condition: ConditionOutcome
     conditions: dict[str, bool]
-    config: JSONValue
     created_at: int
     updated_at: int
 

@@ -54,11 +54,14 @@ class _Fetch(Protocol[_Item]):
     ) -> list[_Item]: ...
 
 
+_Listed = TypeVar("_Listed")
+
+
 @dataclass(frozen=True)
-class Page(Generic[_Item]):
+class Page(Generic[_Listed]):
     """A page with its exact total, or with the cursor of the next page."""
 
-    items: list[_Item]
+    items: list[_Listed]
     total: int | None
     next_cursor: str | None
 

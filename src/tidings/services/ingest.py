@@ -26,10 +26,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.access import Permission, Principal, require
 from tidings.domain.clock import Clock
-from tidings.domain.errors import IdempotencyMismatch, Unavailable
+from tidings.domain.errors import (
+    FieldProblem,
+    IdempotencyMismatch,
+    InvalidInput,
+    TidingsError,
+    Unavailable,
+)
 from tidings.domain.events import Event, NewEvent, materialize
 from tidings.domain.timestamps import NS_PER_SECOND
 from tidings.services.database import Database
+from tidings.services.rule_engine import RuleEngine, TenantCatalogue
+from tidings.services.work_signal import WorkSignal
 from tidings.storage import events as event_store
 from tidings.storage import idempotency as idempotency_store
 
@@ -72,15 +80,26 @@ class _Request:
         return None if self.claim is None else (self.principal.tenant_id, self.claim.key)
 
 
-Result = IngestOutcome | IdempotencyMismatch
+Result = IngestOutcome | TidingsError
 
 
 class Ingestor:
     """Stores events for authenticated principals."""
 
-    def __init__(self, db: Database, *, clock: Clock, idempotency_ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Clock,
+        idempotency_ttl_seconds: int,
+        engine: RuleEngine | None = None,
+        signal: WorkSignal | None = None,
+    ) -> None:
         self._db = db
         self._clock = clock
+        self._engine = engine
+        self._signal = signal
+        self._enqueued = False
         self._ttl_ns = idempotency_ttl_seconds * NS_PER_SECOND
         self._waiting: list[_Request] = []
         self._writes: set[asyncio.Task[None]] = set()
@@ -96,6 +115,11 @@ class Ingestor:
     ) -> IngestOutcome:
         """Store `new_events` atomically (all or none) and return the rendered answer."""
         require(principal, Permission.EVENTS_WRITE)
+        if self._engine is not None and (cached := self._engine.cached(principal.tenant_id)):
+            # A fast refusal from the last catalogue seen; the transaction checks again.
+            problems = _payload_problems(cached, new_events)
+            if problems:
+                raise InvalidInput.of(*problems)
         loop = asyncio.get_running_loop()
         request = _Request(principal, new_events, request_id, render, claim, loop.create_future())
         self._waiting.append(request)
@@ -131,6 +155,7 @@ class Ingestor:
                     await self._write_alone(request)
             return
         assert taken is not None
+        self._wake_workers()
         for request, result in zip(taken, results, strict=True):
             _settle(request, result)
 
@@ -151,6 +176,7 @@ class Ingestor:
                 # transaction has committed now, so the next attempt replays its answer.
                 error = caught
                 continue
+            self._wake_workers()
             _settle(request, result)
             return
         assert error is not None
@@ -173,16 +199,35 @@ class Ingestor:
                 if key is not None:
                     first_with_key[key] = i
                 to_write.append(i)
+        catalogues = await self._catalogues(conn, [requests[i] for i in to_write])
+        linked: dict[int, Sequence[NewEvent]] = {}
+        for i in list(to_write):
+            request = requests[i]
+            catalogue = catalogues.get(request.principal.tenant_id)
+            if catalogue is None:
+                linked[i] = request.new_events
+                continue
+            problems = _payload_problems(catalogue, request.new_events)
+            if problems:
+                results[i] = InvalidInput.of(*problems)
+                to_write.remove(i)
+                continue
+            linked[i] = [catalogue.with_trigger_id(new) for new in request.new_events]
         entries = [
             (
-                event_store.Origin(r.principal.tenant_id, r.principal.id, r.request_id),
+                event_store.Origin(
+                    requests[i].principal.tenant_id,
+                    requests[i].principal.id,
+                    requests[i].request_id,
+                ),
                 new,
             )
-            for r in (requests[i] for i in to_write)
-            for new in r.new_events
+            for i in to_write
+            for new in linked[i]
         ]
         ids = await event_store.insert_from(conn, entries=entries, now=now) if entries else []
         answers: list[dict[str, object]] = []
+        stored_by_tenant: dict[int, list[Event]] = {}
         position = 0
         for i in to_write:
             request = requests[i]
@@ -197,11 +242,10 @@ class Ingestor:
                     request_id=request.request_id,
                     now=now,
                 )
-                for event_id, new in zip(
-                    ids[position : position + count], request.new_events, strict=True
-                )
+                for event_id, new in zip(ids[position : position + count], linked[i], strict=True)
             ]
             position += count
+            stored_by_tenant.setdefault(request.principal.tenant_id, []).extend(events)
             status_code, body = request.render(events)
             results[i] = IngestOutcome(status_code, body, replayed=False, events=tuple(events))
             if request.claim is not None:
@@ -216,13 +260,17 @@ class Ingestor:
                     }
                 )
         await idempotency_store.save_responses(conn, rows=answers)
+        await self._enforce(conn, catalogues, stored_by_tenant, requests, now)
         for i, request in enumerate(requests):
             if results[i] is None:  # replay the first request of this group with the same key
                 key = request.key
                 assert key is not None
                 first = requests[first_with_key[key]]
                 first_result = results[first_with_key[key]]
-                assert isinstance(first_result, IngestOutcome)
+                assert first_result is not None
+                if not isinstance(first_result, IngestOutcome):  # the first was refused
+                    results[i] = first_result
+                    continue
                 assert first.claim is not None
                 results[i] = _replay(
                     idempotency_store.StoredResponse(
@@ -231,6 +279,44 @@ class Ingestor:
                     request,
                 )
         return [r for r in results if r is not None]
+
+    async def _catalogues(
+        self, conn: AsyncConnection, requests: list[_Request]
+    ) -> dict[int, TenantCatalogue]:
+        if self._engine is None:
+            return {}
+        tenant_ids = sorted({r.principal.tenant_id for r in requests})
+        return {t: await self._engine.catalogue(conn, t) for t in tenant_ids}
+
+    async def _enforce(
+        self,
+        conn: AsyncConnection,
+        catalogues: dict[int, TenantCatalogue],
+        stored: dict[int, list[Event]],
+        requests: list[_Request],
+        now: int,
+    ) -> None:
+        """Evaluate the rules of the stored events' triggers in this same transaction."""
+        if self._engine is None:
+            return
+        locators = {r.principal.tenant_id: r.principal.tenant_locator for r in requests}
+        for tenant_id, events in stored.items():
+            outcome = await self._engine.enforce(
+                conn,
+                catalogue=catalogues[tenant_id],
+                tenant_id=tenant_id,
+                tenant_locator=locators[tenant_id],
+                events=events,
+                now=now,
+            )
+            if outcome.executions:
+                self._enqueued = True
+
+    def _wake_workers(self) -> None:
+        """After a commit that queued executions, wake this process's workers."""
+        if self._enqueued and self._signal is not None:
+            self._enqueued = False
+            self._signal.notify()
 
     async def _stored_answers(
         self, conn: AsyncConnection, requests: list[_Request], now: int
@@ -242,6 +328,17 @@ class Ingestor:
         expired = [k for k, answer in stored.items() if answer.created_at + self._ttl_ns <= now]
         await idempotency_store.delete_responses(conn, keys=expired)
         return {k: v for k, v in stored.items() if k not in expired}
+
+
+def _payload_problems(
+    catalogue: TenantCatalogue, new_events: Sequence[NewEvent]
+) -> list[FieldProblem]:
+    indexed = len(new_events) > 1
+    return [
+        problem
+        for i, new in enumerate(new_events)
+        for problem in catalogue.payload_problems(new, i if indexed else None)
+    ]
 
 
 def _replay(stored: idempotency_store.StoredResponse, request: _Request) -> Result:

@@ -13,6 +13,7 @@ from tidings.services.bootstrap import Bootstrapped, bootstrap
 from tidings.services.catalogue import CatalogueAdmin
 from tidings.services.clock import SystemClock
 from tidings.services.database import Database
+from tidings.services.enforcements import EnforcementQueries
 from tidings.services.event_edits import EventEditor
 from tidings.services.event_queries import EventQueries
 from tidings.services.event_stream import EventStream
@@ -20,6 +21,7 @@ from tidings.services.executions import ExecutionAdmin
 from tidings.services.ingest import Ingestor
 from tidings.services.maintenance import Housekeeper
 from tidings.services.roles_groups import GroupAdmin, RoleAdmin
+from tidings.services.rule_engine import ExecutionDefaults, RuleEngine
 from tidings.services.rules import RuleAdmin
 from tidings.services.secret_box import SecretBox
 from tidings.services.tenants import TenantAdmin
@@ -68,6 +70,8 @@ class Services:
     rules: RuleAdmin
     executions: ExecutionAdmin
     work_signal: WorkSignal
+    engine: RuleEngine
+    enforcements: EnforcementQueries
     bootstrapped: Bootstrapped | None = field(default=None)
 
     @classmethod
@@ -85,13 +89,19 @@ class Services:
         )
         cursors = CursorCodec(credentials.derive_key(secret, "cursor"))
         box = SecretBox(credentials.derive_key(secret, "sealing"))
+        engine = RuleEngine(box=box, defaults=ExecutionDefaults())
+        work_signal = WorkSignal()
         return cls(
             settings=settings,
             db=db,
             clock=clock,
             auth=auth,
             ingest=Ingestor(
-                db, clock=clock, idempotency_ttl_seconds=settings.idempotency_ttl_seconds
+                db,
+                clock=clock,
+                idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+                engine=engine,
+                signal=work_signal,
             ),
             events=EventQueries(db, cursors=cursors),
             edits=EventEditor(db, clock=clock),
@@ -110,7 +120,9 @@ class Services:
             catalogue=CatalogueAdmin(db, clock=clock, box=box),
             rules=RuleAdmin(db, clock=clock, box=box),
             executions=ExecutionAdmin(db, clock=clock),
-            work_signal=WorkSignal(),
+            work_signal=work_signal,
+            engine=engine,
+            enforcements=EnforcementQueries(db, cursors=cursors),
         )
 
     async def start(self) -> None:

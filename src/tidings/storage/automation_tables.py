@@ -143,8 +143,6 @@ enforcements = Table(
     Column("status", String(16), nullable=False),
     Column("condition", String(16), nullable=False),
     Column("conditions", Json, nullable=False),
-    # The rendered (secret-redacted) action parameters of a passed enforcement.
-    Column("config", Json, nullable=True),
     Column("created_at", Nanos, nullable=False),
     Column("updated_at", Nanos, nullable=False),
     Index(None, "tenant_id", "id"),

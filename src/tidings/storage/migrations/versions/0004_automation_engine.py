@@ -54,13 +54,6 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column(
-            "config",
-            sa.JSON(none_as_null=True).with_variant(
-                postgresql.JSONB(none_as_null=True, astext_type=sa.Text()), "postgresql"
-            ),
-            nullable=True,
-        ),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(

@@ -1,0 +1,342 @@
+"""The rule engine: every rule of an event's trigger, evaluated in the event's own transaction.
+
+Ingest calls it after inserting events and before committing (DESIGN.md, "The flow"), so an
+acknowledged event has its enforcements and queued executions in the same commit: nothing can
+fall behind, and a crash leaves either all of it or none.
+
+Compiled rules are cached per tenant and checked against the tenant's catalogue version with one
+primary-key read inside the same transaction; a rule edited on any node therefore applies from
+the next event on, on every node (well inside the one second the issue allows).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema_rs
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.domain.automation import (
+    ConditionOutcome,
+    EnforcementRecording,
+    EnforcementStatus,
+    NewExecution,
+)
+from tidings.domain.conditions import ConditionError, compile_condition
+from tidings.domain.errors import FieldProblem
+from tidings.domain.evaluation import (
+    ActionSpec,
+    CompiledRule,
+    PackConfig,
+    Rendered,
+    decide,
+    event_view,
+    render,
+)
+from tidings.domain.events import Event, NewEvent
+from tidings.domain.json import JSONObject, JSONValue
+from tidings.domain.templates import TemplateError, compile_params
+from tidings.domain.timestamps import format_rfc3339
+from tidings.services.secret_box import SecretBox, SecretUnreadable
+from tidings.storage import enforcements as enforcement_store
+from tidings.storage import executions as execution_store
+from tidings.storage.automation_tables import actions, catalogue_versions, packs, rules, triggers
+from tidings.storage.tables import tenants
+
+log = structlog.get_logger(__name__)
+
+PACK_SECRETS = "pack-config"
+EXECUTION_SECRETS = "execution-parameters"
+
+
+@dataclass(frozen=True)
+class ExecutionDefaults:
+    """Bounds for actions that set none of their own."""
+
+    timeout_seconds: float = 30.0
+    max_attempts: int = 3
+
+
+@dataclass(frozen=True)
+class TriggerEntry:
+    """A registered trigger as ingest needs it: its id and its compiled payload schema."""
+
+    id: int
+    validator: Any | None  # jsonschema_rs validator (untyped library)
+
+
+@dataclass
+class TenantCatalogue:
+    """One tenant's compiled rules, triggers and pack configs at one catalogue version."""
+
+    version: int
+    recording: EnforcementRecording
+    triggers: dict[str, TriggerEntry] = field(default_factory=dict)
+    rules: dict[str, list[CompiledRule]] = field(default_factory=dict)
+    packs: dict[int, PackConfig] = field(default_factory=dict)
+
+    def payload_problems(self, new: NewEvent, index: int | None) -> list[FieldProblem]:
+        """Where `new`'s payload breaks its trigger's schema (empty when it has none)."""
+        entry = self.triggers.get(new.type)
+        if entry is None or entry.validator is None:
+            return []
+        return [
+            FieldProblem(
+                "payload" + "".join(f".{p}" if isinstance(p, str) else f"[{p}]" for p in path),
+                message,
+                index,
+            )
+            for message, path in _schema_errors(entry.validator, new.payload)
+        ]
+
+    def with_trigger_id(self, new: NewEvent) -> NewEvent:
+        """`new` linked to the registered trigger of its type, when there is one."""
+        entry = self.triggers.get(new.type)
+        if entry is None or new.trigger_id is not None:
+            return new
+        return dataclasses.replace(new, trigger_id=entry.id)
+
+
+def _schema_errors(validator: Any, payload: JSONObject) -> list[tuple[str, list[Any]]]:
+    if validator.is_valid(payload):
+        return []
+    return [(e.message, list(e.instance_path)) for e in validator.iter_errors(payload)][:10]
+
+
+@dataclass(frozen=True)
+class EnforceResult:
+    """What one call of `enforce` recorded."""
+
+    enforcements: int
+    executions: int
+
+
+class RuleEngine:
+    """Keeps compiled catalogues and turns events into enforcements and executions."""
+
+    def __init__(self, *, box: SecretBox, defaults: ExecutionDefaults) -> None:
+        self._box = box
+        self._defaults = defaults
+        self._cache: dict[int, TenantCatalogue] = {}
+
+    def cached(self, tenant_id: int) -> TenantCatalogue | None:
+        """The last catalogue loaded for a tenant (possibly stale: a pre-check only)."""
+        return self._cache.get(tenant_id)
+
+    async def catalogue(self, conn: AsyncConnection, tenant_id: int) -> TenantCatalogue:
+        """The tenant's catalogue as this transaction sees it, compiled once per version."""
+        query = (
+            select(tenants.c.enforcement_recording, catalogue_versions.c.version)
+            .select_from(tenants)
+            .outerjoin(catalogue_versions, catalogue_versions.c.tenant_id == tenants.c.id)
+            .where(tenants.c.id == tenant_id)
+        )
+        row = (await conn.execute(query)).one()
+        version = int(row.version or 0)
+        recording = EnforcementRecording(row.enforcement_recording)
+        cached = self._cache.get(tenant_id)
+        if cached is not None and cached.version == version and cached.recording == recording:
+            return cached
+        loaded = await self._load(conn, tenant_id, version, recording)
+        self._cache[tenant_id] = loaded
+        return loaded
+
+    async def _load(
+        self, conn: AsyncConnection, tenant_id: int, version: int, recording: EnforcementRecording
+    ) -> TenantCatalogue:
+        catalogue = TenantCatalogue(version=version, recording=recording)
+        for row in await conn.execute(
+            select(packs.c.id, packs.c.config, packs.c.secrets).where(
+                packs.c.tenant_id == tenant_id
+            )
+        ):
+            catalogue.packs[row.id] = self._pack_config(tenant_id, row.config, row.secrets)
+        for row in await conn.execute(
+            select(triggers.c.ref, triggers.c.id, triggers.c.payload_schema).where(
+                triggers.c.tenant_id == tenant_id
+            )
+        ):
+            validator = None
+            if row.payload_schema:
+                validator = jsonschema_rs.validator_for(row.payload_schema)
+            catalogue.triggers[row.ref] = TriggerEntry(row.id, validator)
+        query = (
+            select(
+                rules,
+                packs.c.ref.label("pack_ref"),
+                triggers.c.ref.label("trigger_ref"),
+                actions.c.ref.label("action_ref"),
+                actions.c.runner,
+                actions.c.entry_point,
+                actions.c.timeout_seconds,
+                actions.c.max_attempts,
+            )
+            .join(packs, packs.c.id == rules.c.pack_id)
+            .join(triggers, triggers.c.id == rules.c.trigger_id)
+            .join(actions, actions.c.id == rules.c.action_id)
+            .where(rules.c.tenant_id == tenant_id)
+            .order_by(rules.c.id)
+        )
+        for row in await conn.execute(query):
+            compiled = _compile(row)
+            if compiled is not None:
+                catalogue.rules.setdefault(compiled.trigger_ref, []).append(compiled)
+        return catalogue
+
+    def _pack_config(self, tenant_id: int, config: Any, sealed: bytes | None) -> PackConfig:
+        public: JSONObject = dict(config or {})
+        secrets: JSONObject = {}
+        if sealed is not None:
+            try:
+                opened = self._box.open(bytes(sealed), purpose=PACK_SECRETS, tenant_id=tenant_id)
+            except SecretUnreadable:
+                log.error("rule_engine.pack_secrets_unreadable", tenant_id=tenant_id)
+            else:
+                secrets = opened if isinstance(opened, dict) else {}
+        values = frozenset(v for v in secrets.values() if isinstance(v, str) and v)
+        return PackConfig(config={**public, **secrets}, public_config=public, secrets=values)
+
+    async def enforce(
+        self,
+        conn: AsyncConnection,
+        *,
+        catalogue: TenantCatalogue,
+        tenant_id: int,
+        tenant_locator: str,
+        events: Sequence[Event],
+        now: int,
+    ) -> EnforceResult:
+        """Evaluate, and record enforcements and queued executions, for `events` of one tenant."""
+        decided = []
+        for event in events:
+            candidates = catalogue.rules.get(event.type)
+            if not candidates:
+                continue
+            view = event_view(event)
+            for rule in candidates:
+                decision = decide(rule, view, pack=catalogue.packs[rule.pack_id])
+                if (
+                    catalogue.recording is EnforcementRecording.MATCHES
+                    and decision.outcome is not ConditionOutcome.PASSED
+                ):
+                    continue
+                decided.append((event, view, decision))
+        if not decided:
+            return EnforceResult(0, 0)
+        rows = [
+            (
+                tenant_id,
+                d.rule.id,
+                d.rule.ref,
+                d.rule.trigger_ref,
+                event.id,
+                (
+                    EnforcementStatus.SCHEDULED
+                    if d.outcome is ConditionOutcome.PASSED
+                    else EnforcementStatus.COMPLETED
+                ).value,
+                d.outcome.value,
+                d.clauses,
+                now,
+                now,
+            )
+            for event, _view, d in decided
+        ]
+        ids = await enforcement_store.insert_enforcements(conn, rows)
+        timestamp = format_rfc3339(now)
+        executions: list[NewExecution] = []
+        failures: list[tuple[int, str]] = []
+        for enforcement_id, (event, view, d) in zip(ids, decided, strict=True):
+            if d.outcome is not ConditionOutcome.PASSED:
+                continue
+            pack = catalogue.packs[d.rule.pack_id]
+            system: dict[str, JSONValue] = {
+                "timestamp": timestamp,
+                "tenant": tenant_locator,
+                "rule": d.rule.ref,
+                "enforcement": enforcement_id,
+                "event": event.id,
+            }
+            rendered = render(d.rule, view, pack=pack, system=system)
+            executions.append(
+                self._execution(tenant_id, enforcement_id, event, d.rule, rendered, now)
+            )
+            if rendered.error is not None:
+                failures.append((len(executions) - 1, rendered.error))
+        execution_ids = await execution_store.insert_executions(conn, rows=executions, now=now)
+        if failures:
+            await execution_store.fail_unrun(
+                conn,
+                failures=[(execution_ids[i], message) for i, message in failures],
+                now=now,
+            )
+        if len(failures) < len(executions):
+            await execution_store.announce(conn)
+        return EnforceResult(len(ids), len(executions) - len(failures))
+
+    def _execution(
+        self,
+        tenant_id: int,
+        enforcement_id: int,
+        event: Event,
+        rule: CompiledRule,
+        rendered: Rendered,
+        now: int,
+    ) -> NewExecution:
+        sealed = None
+        if rendered.error is None and rendered.shown != rendered.parameters:
+            sealed = self._box.seal(
+                rendered.parameters, purpose=EXECUTION_SECRETS, tenant_id=tenant_id
+            )
+        action = rule.action
+        return NewExecution(
+            tenant_id=tenant_id,
+            enforcement_id=enforcement_id,
+            rule_id=rule.id,
+            rule_ref=rule.ref,
+            event_id=event.id,
+            action_id=action.id,
+            action_ref=action.ref,
+            runner=action.runner,
+            entry_point=action.entry_point,
+            parameters=rendered.shown if rendered.error is None else None,
+            sealed_parameters=sealed,
+            max_attempts=action.max_attempts or self._defaults.max_attempts,
+            timeout_seconds=action.timeout_seconds or self._defaults.timeout_seconds,
+            available_at=now,
+        )
+
+
+def _compile(row: Any) -> CompiledRule | None:
+    """A stored rule, compiled; None (and a log line) if it no longer compiles."""
+    try:
+        condition = compile_condition(row.conditions if row.conditions is not None else {})
+        params = compile_params(row.action_params if row.action_params is not None else {})
+    except (ConditionError, TemplateError) as error:
+        log.error("rule_engine.rule_uncompilable", rule=row.ref, error=str(error))
+        return None
+    return CompiledRule(
+        id=row.id,
+        ref=row.ref,
+        pack_id=row.pack_id,
+        pack_ref=row.pack_ref,
+        trigger_id=row.trigger_id,
+        trigger_ref=row.trigger_ref,
+        enabled=bool(row.enabled),
+        strict_params=bool(row.strict_params),
+        condition=condition,
+        params=params,
+        action=ActionSpec(
+            id=row.action_id,
+            ref=row.action_ref,
+            runner=row.runner,
+            entry_point=row.entry_point,
+            timeout_seconds=row.timeout_seconds,
+            max_attempts=row.max_attempts,
+        ),
+    )
