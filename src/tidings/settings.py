@@ -77,6 +77,32 @@ class Settings(BaseSettings):
         description="How often expired idempotency keys and tokens are purged.",
     )
 
+    workers: int = Field(
+        default=16,
+        ge=0,
+        le=1000,
+        description="Executions `tidings serve` runs at once in-process (0: none; run "
+        "`tidings worker` processes instead), and the default of `tidings worker`.",
+    )
+    worker_lease_seconds: float = Field(
+        default=30.0,
+        ge=1.0,
+        le=3600.0,
+        description="A worker's hold on a running execution, renewed while it runs; after a "
+        "worker dies its executions run again once this has passed.",
+    )
+    enable_local_commands: bool = Field(
+        default=False,
+        description="Allow the core.local_command action to run programs on the worker's host.",
+    )
+    allow_private_targets: bool = Field(
+        default=False,
+        description="Let outgoing requests reach private, loopback and link-local addresses "
+        "(tests and local development).",
+    )
+    execution_default_timeout_seconds: float = Field(default=30.0, gt=0, le=24 * 3600)
+    execution_default_max_attempts: int = Field(default=3, ge=1, le=100)
+
     public_api_docs: bool = Field(
         default=False,
         description="Serve /openapi.json and /docs without authentication (trusted networks only).",

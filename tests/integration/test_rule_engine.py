@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 from typing import Any
 
 import httpx
+import orjson
 import pytest
+from sqlalchemy import bindparam as sa_bindparam
 from sqlalchemy import select, text
 
 from tests.api.helpers import create_group, create_service_account, post_event
 from tidings.services.rule_engine import EXECUTION_SECRETS, PACK_SECRETS
 from tidings.services.runtime import Services
 from tidings.storage import catalogue as catalogue_store
-from tidings.storage.automation_tables import executions, rules
+from tidings.storage.automation_tables import actions, executions, rules
+from tidings.workers.factory import build_worker_pool
 
 SECRET = "xoxb-very-secret-token"
 
@@ -107,6 +112,8 @@ async def test_every_rule_of_the_trigger_is_recorded_and_the_match_is_queued(
             "cpu": "{{ event.payload.cpu }}",
             "text": "{{ event.host }} at {{ event.cpu }}% to {{ pack.config.channel }}",
             "token": "{{ pack.config.token }}",
+            "upper": "{{ pack.config.token | upper }}",
+            "basic": "{{ ('bot:' ~ pack.config.token) | b64encode }}",
             "enforcement": "{{ system.enforcement }}",
         },
     )
@@ -143,6 +150,8 @@ async def test_every_rule_of_the_trigger_is_recorded_and_the_match_is_queued(
         "cpu": 95,  # a lone expression keeps its JSON type
         "text": "db1 at 95% to #ops",
         "token": "********",
+        "upper": "********",  # a transformed secret is masked too: rendered with ******** in it
+        "basic": base64.b64encode(b"bot:********").decode(),
         "enforcement": by_rule[hot]["id"],
     }
     cold_detail = (
@@ -163,6 +172,8 @@ async def test_every_rule_of_the_trigger_is_recorded_and_the_match_is_queued(
     )
     assert isinstance(real, dict)
     assert real["token"] == SECRET
+    assert real["upper"] == SECRET.upper()
+    assert real["basic"] == base64.b64encode(f"bot:{SECRET}".encode()).decode()
 
 
 async def test_a_rule_change_applies_to_the_next_event(
@@ -260,6 +271,12 @@ async def test_strict_rendering_fails_the_execution_naming_the_path(
     assert execution.status == "failed"
     assert execution.error == "$.text: 'event.payload.servce' is undefined"
     assert execution.attempts == 0
+    retried = await client.post(f"/api/v1/executions/{execution.id}/retry", headers=admin)
+    assert retried.status_code == 409
+    assert retried.json()["error"] == (
+        f"Execution with ID {execution.id} never ran: its parameters could not be prepared "
+        "(see its error), so there is nothing to retry; fix the rule and let the next event run it"
+    )
 
 
 async def test_enforcements_follow_event_visibility(
@@ -354,3 +371,64 @@ async def test_enforcement_pages_and_cursor(
         await client.get("/api/v1/enforcements?trigger_ref=core.event", headers=admin)
     ).json()
     assert by_trigger["data"] == []
+
+
+async def test_parameters_that_break_the_action_schema_fail_the_execution_unrun(
+    services: Services, client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    ids = await _catalogue(services)
+    async with services.db.transaction() as conn:
+        await conn.execute(
+            text("UPDATE actions SET parameters_schema = :schema WHERE id = :id").bindparams(
+                sa_bindparam("schema", type_=actions.c.parameters_schema.type)
+            ),
+            {
+                "schema": {"type": "object", "required": ["message"]},
+                "id": ids["action"],
+            },
+        )
+        await catalogue_store.bump_version(conn, tenant_id=ids["tenant"])
+    await _rule(services, ids, "mon.bad", conditions={}, params={"text": "{{ pack.config.token }}"})
+    await post_event(client, admin, trigger_ref="mon.cpu", payload={"cpu": 1})
+    [execution] = await _executions(services)
+    assert execution.status == "failed"
+    assert execution.error == (
+        'parameters do not match the action\'s schema: $: "message" is a required property'
+    )
+
+
+async def test_what_an_action_returns_is_redacted_of_the_secrets_it_was_given(
+    services: Services, client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    ids = await _catalogue(services)
+    async with services.db.transaction() as conn:
+        await conn.execute(
+            text("UPDATE actions SET runner = 'echo' WHERE id = :id"), {"id": ids["action"]}
+        )
+        await catalogue_store.bump_version(conn, tenant_id=ids["tenant"])
+    await _rule(
+        services,
+        ids,
+        "mon.echo",
+        conditions={},
+        params={"message": "token={{ pack.config.token }}", "plain": "{{ event.cpu }}"},
+    )
+    pool = build_worker_pool(services)
+    await pool.start()
+    try:
+        await post_event(client, admin, trigger_ref="mon.cpu", payload={"cpu": 7})
+        [execution] = await _executions(services)
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:
+            response = await client.get(f"/api/v1/executions/{execution.id}", headers=admin)
+            if response.json()["data"]["status"] == "succeeded":
+                break
+            assert asyncio.get_running_loop().time() < deadline, response.text
+            await asyncio.sleep(0.02)
+    finally:
+        await pool.stop(grace_seconds=0)
+    assert SECRET.encode() not in response.content
+    data = response.json()["data"]
+    assert data["parameters"] == {"message": "token=********", "plain": 7}
+    assert SECRET not in orjson.dumps(data["result"]).decode()
+    assert "********" in orjson.dumps(data["result"]).decode()

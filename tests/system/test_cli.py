@@ -87,11 +87,13 @@ def test_help_lists_every_command() -> None:
     assert "Tidings: a durable, queryable, access-controlled event log." in top.stdout
     assert commands_in_help(top.stdout) == [
         "serve",
+        "worker",
         "migrate",
         "emit",
         "events",
         "users",
         "tokens",
+        "packs",
     ]
     groups = {
         name: tidings(name, "--help", env=plain_env()) for name in ("events", "users", "tokens")

@@ -25,6 +25,7 @@ from tidings.api.routes import (
     executions,
     health,
     rules,
+    webhooks,
 )
 from tidings.services.runtime import Services
 
@@ -67,7 +68,13 @@ def create_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
     # EscapeKit's /api/v1/events/query/… comes before the native /api/v1/events/{id}, which
     # would otherwise take "query" for an event id (routers match in the order they are added).
     routers = (health.router, auth.router, escapekit.router, events.router, admin.router)
-    automation = (rules.router, catalogue.router, enforcements.router, executions.router)
+    automation = (
+        rules.router,
+        catalogue.router,
+        enforcements.router,
+        executions.router,
+        webhooks.router,
+    )
     for router in (*routers, *automation, tracker.router, socotra.router):
         app.include_router(router)
     _document_bearer_auth(app)

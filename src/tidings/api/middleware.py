@@ -8,6 +8,7 @@ exists.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -24,6 +25,11 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = structlog.get_logger(__name__)
+
+# `POST /api/v1/webhooks/{name}` from a sender that signs its body instead of sending a token
+# (GitHub, Standard Webhooks). The route verifies the signature; this only lets it reach it.
+_WEBHOOK_DELIVERY = re.compile(r"/api/v1/webhooks/[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")
+_SIGNATURE_HEADERS = frozenset({b"x-hub-signature-256", b"webhook-signature"})
 
 
 async def _send_error(
@@ -135,7 +141,11 @@ class BodyLimitMiddleware:
 
 
 class AuthenticationMiddleware:
-    """Resolves `Authorization: Bearer …` to a principal for every path but the public ones."""
+    """Resolves `Authorization: Bearer …` to a principal for every path but the public ones.
+
+    A signed webhook delivery without an Authorization header passes with no principal; its
+    route refuses it unless the signature verifies (`WebhookAdmin.admit`).
+    """
 
     def __init__(self, app: ASGIApp, *, public_paths: frozenset[str]) -> None:
         self.app = app
@@ -154,6 +164,9 @@ class AuthenticationMiddleware:
                     credential = token.strip()
                 break
         if credential is None:
+            if _is_signed_delivery(scope):
+                await self.app(scope, receive, send)
+                return
             await _send_error(send, 401, "Missing bearer token", challenge)
             return
         try:
@@ -166,3 +179,11 @@ class AuthenticationMiddleware:
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+
+def _is_signed_delivery(scope: Scope) -> bool:
+    """A webhook delivery with a signature header and no Authorization header at all."""
+    if scope["method"] != "POST" or not _WEBHOOK_DELIVERY.fullmatch(scope["path"]):
+        return False
+    names = {name for name, _ in scope.get("headers", ())}
+    return b"authorization" not in names and bool(names & _SIGNATURE_HEADERS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tidings.cli import client, server
+from tidings.cli import client, packs, server
 
 app = typer.Typer(
     name="tidings",
@@ -13,11 +13,13 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command()(server.serve)
+app.command()(server.worker)
 app.command()(server.migrate)
 app.command()(client.emit)
 app.add_typer(client.events_app, name="events")
 app.add_typer(client.users_app, name="users")
 app.add_typer(client.tokens_app, name="tokens")
+app.add_typer(packs.packs_app, name="packs")
 
 
 def main() -> None:

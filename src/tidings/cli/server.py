@@ -1,4 +1,4 @@
-"""Commands that run the server side: serve and migrate.
+"""Commands that run the server side: serve, worker and migrate.
 
 The server stack (FastAPI, SQLAlchemy, uvicorn) is imported inside the commands that need it,
 so the client commands and `--help` start in a fraction of the time.
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from tidings.api.grpc.server import GrpcServer
     from tidings.services.bootstrap import Bootstrapped
     from tidings.services.runtime import Services
+    from tidings.workers.pool import WorkerPool
 
 err = Console(stderr=True, soft_wrap=True)
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -120,6 +121,7 @@ async def _serve(settings: Settings) -> list[int]:
 
     services = Services.build(settings)
     await services.start()
+    pool = await _start_workers(services)
     try:
         announce(services.bootstrapped)
         grpc_server = await _start_grpc(services, settings)
@@ -129,6 +131,81 @@ async def _serve(settings: Settings) -> list[int]:
         finally:
             if grpc_server is not None:
                 await (stopping[0] if stopping else grpc_server.stop())
+    finally:
+        if pool is not None:
+            await pool.stop()
+        await services.stop()
+
+
+async def _start_workers(services: Services) -> WorkerPool | None:
+    """The in-process worker pool (`TIDINGS_WORKERS` slots), or None when it is 0."""
+    if services.settings.workers == 0:
+        return None
+    from tidings.workers.factory import build_worker_pool
+
+    pool = build_worker_pool(services)
+    await pool.start()
+    return pool
+
+
+POSTGRES_ONLY = (
+    "`tidings worker` runs workers apart from the API, which needs PostgreSQL: set "
+    "TIDINGS_DATABASE_URL=postgresql://…. On the embedded SQLite database, `tidings serve` runs "
+    "the workers in-process (TIDINGS_WORKERS)."
+)
+
+
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Executions run at once (default: TIDINGS_WORKERS).", show_default=False
+        ),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run executions from the queue, without the API (PostgreSQL only)."""
+    settings = load_settings(data_dir)
+    if not settings.is_postgres:
+        err.print(f"[bold red]Error:[/] {POSTGRES_ONLY}")
+        raise typer.Exit(2)
+    configure_logging(settings.log_level, settings.log_format)
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        signals = runner.run(_work(settings, concurrency))
+    for received in reversed(signals):
+        signal.raise_signal(received)
+
+
+async def _work(settings: Settings, concurrency: int | None) -> list[int]:
+    """Run a worker pool until SIGTERM or SIGINT, then stop it gracefully."""
+    from tidings.services.runtime import Services
+    from tidings.workers.factory import build_worker_pool
+
+    services = Services.build(settings)
+    await services.start()
+    try:
+        pool = build_worker_pool(services, concurrency=concurrency or max(settings.workers, 1))
+        loop = asyncio.get_running_loop()
+        received: list[int] = []
+        stopped = asyncio.Event()
+
+        def stop(signum: int) -> None:
+            received.append(signum)
+            stopped.set()
+
+        for signum in HANDLED_SIGNALS:
+            loop.add_signal_handler(signum, stop, signum)
+        await pool.start()
+        err.print(f"Tidings worker {pool.name} running")
+        try:
+            await stopped.wait()
+        finally:
+            for signum in HANDLED_SIGNALS:
+                loop.remove_signal_handler(signum)
+            await pool.stop()
+        return received
     finally:
         await services.stop()
 

@@ -58,12 +58,13 @@ class CompiledRule:
 
 @dataclass(frozen=True)
 class PackConfig:
-    """A pack's config as templates see it: the secrets are in `config` too, and listed apart
-    so every rendering that is stored or shown can be redacted."""
+    """A pack's config as templates see it: `config` holds the secrets in clear; `masked_config`
+    the same with every secret replaced by ********; `secrets` are the secret values."""
 
     config: JSONObject
     public_config: JSONObject
     secrets: frozenset[str]
+    masked_config: JSONObject | None = None
 
 
 @dataclass(frozen=True)
@@ -161,8 +162,27 @@ def render(
         parameters = rule.params.render(context, strict=rule.strict_params)
     except TemplateError as error:
         return Rendered(error=redact_message(str(error), pack.secrets))
-    shown = redact(parameters, pack.secrets) if pack.secrets else parameters
-    return Rendered(parameters, shown)
+    if not pack.secrets:
+        return Rendered(parameters, parameters)
+    return Rendered(parameters, _shown(rule, context, pack, parameters))
+
+
+def _shown(
+    rule: CompiledRule, context: dict[str, object], pack: PackConfig, parameters: JSONValue
+) -> JSONValue:
+    """The parameters as stored and shown: rendered again with every secret masked.
+
+    Masking the rendered output alone misses a secret the template transformed (`| upper`,
+    `| b64encode`, a slice); rendering with `********` in place of each secret cannot leak one.
+    Exact-value redaction runs on top, in case a secret also arrived another way (the payload).
+    """
+    masked = dict(context)
+    masked["pack"] = {"ref": rule.pack_ref, "config": pack.masked_config or pack.public_config}
+    try:
+        shown = rule.params.render(masked, strict=False)
+    except TemplateError:
+        shown = parameters
+    return redact(shown, pack.secrets)
 
 
 def redact_message(message: str, secrets: frozenset[str]) -> str:

@@ -64,3 +64,36 @@ def redact_text(text: str, secrets: Collection[str]) -> str:
     """`text` with every occurrence of every secret replaced by REDACTED."""
     needles = _needles(secrets) if secrets else ()
     return _hide(text, needles) if needles else text
+
+
+def hidden_strings(shown: JSONValue, real: JSONValue) -> frozenset[str]:
+    """The strings of `real` that `shown` (its redacted rendering) hides.
+
+    Workers hold the real parameters of an execution and its stored, redacted ones; whatever
+    the action returns or says is redacted with these before it is stored, so an action that
+    echoes its input (`core.echo`, an HTTP receiver replying with the request) leaks nothing.
+    """
+    hidden: set[str] = set()
+    stack: list[tuple[JSONValue, JSONValue]] = [(shown, real)]
+    while stack:
+        a, b = stack.pop()
+        if isinstance(b, str):
+            if a != b and b:
+                hidden.add(b)
+        elif isinstance(a, dict) and isinstance(b, dict):
+            stack.extend((a.get(k), v) for k, v in b.items())
+        elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+            stack.extend(zip(a, b, strict=True))
+        elif a != b:
+            hidden.update(_strings(b))
+    return frozenset(hidden)
+
+
+def _strings(value: JSONValue) -> list[str]:
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []

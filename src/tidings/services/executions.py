@@ -2,13 +2,224 @@
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.domain.access import Permission, Principal, require, visibility_of
+from tidings.domain.automation import Execution, ExecutionStatus
 from tidings.domain.clock import Clock
+from tidings.domain.cursors import CursorCodec, CursorError, query_scope
+from tidings.domain.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from tidings.domain.json import JSONValue
 from tidings.services.database import Database
+from tidings.services.work_signal import WorkSignal
+from tidings.storage import execution_history as history_store
+from tidings.storage import executions as execution_store
+from tidings.storage.execution_history import ExecutionFilter, ExecutionState
+
+# What a retry may start again from; a success is final and a live execution is not finished.
+RETRYABLE = frozenset(
+    {ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.CANCELLED}
+)
+
+
+@dataclass(frozen=True)
+class ExecutionDetail:
+    """An execution with its attempts, and its result as stored (JSON bytes) when it has one."""
+
+    execution: Execution
+    result: bytes | None
+
+
+@dataclass(frozen=True)
+class ExecutionPage:
+    """A page with its exact total (numbered pages), or with the cursor of the next page."""
+
+    items: list[Execution]
+    total: int | None
+    next_cursor: str | None
+
+
+def _not_found(execution_id: int) -> NotFound:
+    return NotFound(f"Execution with ID {execution_id} not found")
 
 
 class ExecutionAdmin:
     """Reads and manages executions for API callers."""
 
-    def __init__(self, db: Database, *, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Clock,
+        cursors: CursorCodec | None = None,
+        signal: WorkSignal | None = None,
+        default_max_attempts: int = 3,
+    ) -> None:
         self._db = db
         self._clock = clock
+        # Without the instance's codec, cursors are good for this process only.
+        self._cursors = cursors or CursorCodec(os.urandom(32))
+        self._signal = signal
+        self._default_max_attempts = default_max_attempts
+
+    async def page(
+        self,
+        *,
+        principal: Principal,
+        flt: ExecutionFilter,
+        page: int,
+        per_page: int,
+        cursor: str | None,
+    ) -> ExecutionPage:
+        """Newest first: by page number with an exact total, or after a cursor (no total)."""
+        require(principal, Permission.AUTOMATION_READ)
+        visibility = visibility_of(principal)
+        scope = query_scope(principal.tenant_id, "executions", _fingerprint(flt))
+        before = self._position(cursor, scope) if cursor else None
+        offset = 0 if before else (page - 1) * per_page
+        async with self._db.read() as conn:
+            items = await history_store.list_executions(
+                conn,
+                tenant_id=principal.tenant_id,
+                flt=flt,
+                visibility=visibility,
+                limit=per_page + 1,
+                offset=offset,
+                before_id=before,
+            )
+            more = len(items) > per_page
+            items = items[:per_page]
+            total: int | None
+            if before:
+                total = None
+            elif not more and (items or offset == 0):
+                total = offset + len(items)
+            else:
+                total = await history_store.count_executions(
+                    conn, tenant_id=principal.tenant_id, flt=flt, visibility=visibility
+                )
+        next_cursor = self._cursors.encode(scope=scope, position=[items[-1].id]) if more else None
+        return ExecutionPage(items=items, total=total, next_cursor=next_cursor)
+
+    async def get(self, *, principal: Principal, execution_id: int) -> ExecutionDetail:
+        """One execution with attempts and result, or NotFound (also for other tenants')."""
+        require(principal, Permission.AUTOMATION_READ)
+        async with self._db.read() as conn:
+            execution = await history_store.get_execution(
+                conn,
+                tenant_id=principal.tenant_id,
+                execution_id=execution_id,
+                visibility=visibility_of(principal),
+            )
+            if execution is None:
+                raise _not_found(execution_id)
+            result = await history_store.get_result(conn, execution_id=execution_id)
+        return ExecutionDetail(execution, result)
+
+    async def cancel(self, *, principal: Principal, execution_id: int) -> ExecutionDetail:
+        """Cancel a queued execution at once, or ask its worker to stop a running one.
+
+        A finished execution cannot be cancelled (Conflict).
+        """
+        require(principal, Permission.EXECUTIONS_WRITE)
+        now = self._clock.now_ns()
+        actor = principal.name
+
+        async def work(conn: AsyncConnection) -> ExecutionState | None:
+            state = await self._locked(conn, principal, execution_id)
+            if state is None or state.status.finished:
+                return state
+            if state.status is ExecutionStatus.QUEUED:
+                await history_store.cancel_queued(
+                    conn, state=state, error=f"cancelled by {actor}", now=now
+                )
+            else:
+                await history_store.request_cancel(conn, execution_id=state.id, now=now)
+            return state
+
+        state = await self._db.write(work)
+        if state is None:
+            raise _not_found(execution_id)
+        if state.status.finished:
+            raise Conflict(
+                f"Execution with ID {execution_id} has already finished ({state.status.value})"
+            )
+        return await self.get(principal=principal, execution_id=execution_id)
+
+    async def retry(self, *, principal: Principal, execution_id: int) -> ExecutionDetail:
+        """Queue a failed, timed-out or cancelled execution again with a new attempt budget."""
+        require(principal, Permission.EXECUTIONS_WRITE)
+        now = self._clock.now_ns()
+
+        async def work(conn: AsyncConnection) -> ExecutionState | None:
+            state = await self._locked(conn, principal, execution_id)
+            if state is None or state.status not in RETRYABLE or _never_prepared(state):
+                return state
+            budget = None
+            if state.action_id is not None:
+                budget = await history_store.action_max_attempts(conn, action_id=state.action_id)
+            await history_store.requeue_finished(
+                conn,
+                state=state,
+                max_attempts=state.attempts + (budget or self._default_max_attempts),
+                now=now,
+            )
+            await execution_store.announce(conn)
+            return state
+
+        state = await self._db.write(work)
+        if state is None:
+            raise _not_found(execution_id)
+        if state.status not in RETRYABLE:
+            raise Conflict(
+                f"Execution with ID {execution_id} is {state.status.value}; only failed, "
+                "timed-out and cancelled executions can be retried"
+            )
+        if _never_prepared(state):
+            raise Conflict(
+                f"Execution with ID {execution_id} never ran: its parameters could not be "
+                "prepared (see its error), so there is nothing to retry; fix the rule and let "
+                "the next event run it"
+            )
+        if self._signal is not None:
+            self._signal.notify()
+        return await self.get(principal=principal, execution_id=execution_id)
+
+    async def _locked(
+        self, conn: AsyncConnection, principal: Principal, execution_id: int
+    ) -> ExecutionState | None:
+        return await history_store.lock_state(
+            conn,
+            tenant_id=principal.tenant_id,
+            execution_id=execution_id,
+            visibility=visibility_of(principal),
+        )
+
+    def _position(self, cursor: str, scope: str) -> int:
+        try:
+            position = self._cursors.decode(cursor, scope=scope)
+        except CursorError as exc:
+            raise InvalidInput.of(
+                FieldProblem("cursor", str(exc)), location="query parameters"
+            ) from None
+        if len(position) != 1 or not isinstance(position[0], int):
+            raise InvalidInput.of(FieldProblem("cursor", "malformed"), location="query parameters")
+        return position[0]
+
+
+def _fingerprint(flt: ExecutionFilter) -> dict[str, JSONValue]:
+    return {
+        "enforcement": flt.enforcement_id,
+        "action_ref": flt.action_ref,
+        "status": None if flt.status is None else flt.status.value,
+        "start": flt.created_from,
+        "end": flt.created_to,
+    }
+
+
+def _never_prepared(state: ExecutionState) -> bool:
+    """Failed before any attempt: its parameters failed to render or to match the schema."""
+    return state.status is ExecutionStatus.FAILED and state.attempts == 0

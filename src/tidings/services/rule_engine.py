@@ -40,6 +40,7 @@ from tidings.domain.evaluation import (
 )
 from tidings.domain.events import Event, NewEvent
 from tidings.domain.json import JSONObject, JSONValue
+from tidings.domain.redaction import REDACTED, redact_text
 from tidings.domain.templates import TemplateError, compile_params
 from tidings.domain.timestamps import format_rfc3339
 from tidings.services.secret_box import SecretBox, SecretUnreadable
@@ -79,6 +80,8 @@ class TenantCatalogue:
     triggers: dict[str, TriggerEntry] = field(default_factory=dict)
     rules: dict[str, list[CompiledRule]] = field(default_factory=dict)
     packs: dict[int, PackConfig] = field(default_factory=dict)
+    # Compiled parameter schemas of the actions rules use, by action id.
+    parameter_validators: dict[int, Any] = field(default_factory=dict)
 
     def payload_problems(self, new: NewEvent, index: int | None) -> list[FieldProblem]:
         """Where `new`'s payload breaks its trigger's schema (empty when it has none)."""
@@ -163,7 +166,7 @@ class RuleEngine:
         ):
             validator = None
             if row.payload_schema:
-                validator = jsonschema_rs.validator_for(row.payload_schema)
+                validator = jsonschema_rs.validator_for(row.payload_schema, offline=True)
             catalogue.triggers[row.ref] = TriggerEntry(row.id, validator)
         query = (
             select(
@@ -175,6 +178,7 @@ class RuleEngine:
                 actions.c.entry_point,
                 actions.c.timeout_seconds,
                 actions.c.max_attempts,
+                actions.c.parameters_schema,
             )
             .join(packs, packs.c.id == rules.c.pack_id)
             .join(triggers, triggers.c.id == rules.c.trigger_id)
@@ -186,6 +190,10 @@ class RuleEngine:
             compiled = _compile(row)
             if compiled is not None:
                 catalogue.rules.setdefault(compiled.trigger_ref, []).append(compiled)
+            if row.parameters_schema and row.action_id not in catalogue.parameter_validators:
+                catalogue.parameter_validators[row.action_id] = jsonschema_rs.validator_for(
+                    row.parameters_schema, offline=True
+                )
         return catalogue
 
     def _pack_config(self, tenant_id: int, config: Any, sealed: bytes | None) -> PackConfig:
@@ -199,7 +207,10 @@ class RuleEngine:
             else:
                 secrets = opened if isinstance(opened, dict) else {}
         values = frozenset(v for v in secrets.values() if isinstance(v, str) and v)
-        return PackConfig(config={**public, **secrets}, public_config=public, secrets=values)
+        masked: JSONObject = {**public, **dict.fromkeys(secrets, REDACTED)}
+        return PackConfig(
+            config={**public, **secrets}, public_config=public, secrets=values, masked_config=masked
+        )
 
     async def enforce(
         self,
@@ -266,8 +277,11 @@ class RuleEngine:
             executions.append(
                 self._execution(tenant_id, enforcement_id, event, d.rule, rendered, now)
             )
-            if rendered.error is not None:
-                failures.append((len(executions) - 1, rendered.error))
+            problem = rendered.error or _parameter_problem(
+                catalogue.parameter_validators.get(d.rule.action.id), rendered.parameters, pack
+            )
+            if problem is not None:
+                failures.append((len(executions) - 1, problem))
         execution_ids = await execution_store.insert_executions(conn, rows=executions, now=now)
         if failures:
             await execution_store.fail_unrun(
@@ -310,6 +324,19 @@ class RuleEngine:
             timeout_seconds=action.timeout_seconds or self._defaults.timeout_seconds,
             available_at=now,
         )
+
+
+def _parameter_problem(validator: Any, parameters: JSONValue, pack: PackConfig) -> str | None:
+    """Why rendered parameters break the action's schema (the execution fails unrun), or None."""
+    if validator is None or validator.is_valid(parameters):
+        return None
+    message, path = next(
+        (e.message, list(e.instance_path)) for e in validator.iter_errors(parameters)
+    )
+    where = "$" + "".join(f".{p}" if isinstance(p, str) else f"[{p}]" for p in path)
+    return redact_text(
+        f"parameters do not match the action's schema: {where}: {message}", pack.secrets
+    )
 
 
 def _compile(row: Any) -> CompiledRule | None:

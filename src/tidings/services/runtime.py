@@ -25,6 +25,7 @@ from tidings.services.rule_engine import ExecutionDefaults, RuleEngine
 from tidings.services.rules import RuleAdmin
 from tidings.services.secret_box import SecretBox
 from tidings.services.tenants import TenantAdmin
+from tidings.services.webhooks import WebhookAdmin
 from tidings.services.work_signal import WorkSignal
 from tidings.settings import Settings
 from tidings.storage.engine import sqlite_url
@@ -72,6 +73,7 @@ class Services:
     work_signal: WorkSignal
     engine: RuleEngine
     enforcements: EnforcementQueries
+    webhooks: WebhookAdmin
     bootstrapped: Bootstrapped | None = field(default=None)
 
     @classmethod
@@ -89,7 +91,13 @@ class Services:
         )
         cursors = CursorCodec(credentials.derive_key(secret, "cursor"))
         box = SecretBox(credentials.derive_key(secret, "sealing"))
-        engine = RuleEngine(box=box, defaults=ExecutionDefaults())
+        engine = RuleEngine(
+            box=box,
+            defaults=ExecutionDefaults(
+                timeout_seconds=settings.execution_default_timeout_seconds,
+                max_attempts=settings.execution_default_max_attempts,
+            ),
+        )
         work_signal = WorkSignal()
         return cls(
             settings=settings,
@@ -118,11 +126,18 @@ class Services:
             ),
             box=box,
             catalogue=CatalogueAdmin(db, clock=clock, box=box),
-            rules=RuleAdmin(db, clock=clock, box=box),
-            executions=ExecutionAdmin(db, clock=clock),
+            rules=RuleAdmin(db, clock=clock, box=box, engine=engine),
+            executions=ExecutionAdmin(
+                db,
+                clock=clock,
+                cursors=cursors,
+                signal=work_signal,
+                default_max_attempts=settings.execution_default_max_attempts,
+            ),
             work_signal=work_signal,
             engine=engine,
             enforcements=EnforcementQueries(db, cursors=cursors),
+            webhooks=WebhookAdmin(db, clock=clock, box=box),
         )
 
     async def start(self) -> None:
@@ -134,6 +149,7 @@ class Services:
             data_dir=self.settings.data_dir,
             admin_token=self.settings.admin_token,
         )
+        await self.catalogue.ensure_builtin_packs()
         await self.db.start()
         self.housekeeper.start()
 

@@ -12,6 +12,7 @@ from tidings.domain.errors import Conflict, NotFound
 from tidings.domain.identity import Account, Tenant
 from tidings.services.accounts import IssuedKey, issue_api_key
 from tidings.services.admin_base import AdminService, check_name
+from tidings.services.builtin_packs import ensure_builtin_packs
 from tidings.storage import accounts as account_store
 from tidings.storage import roles as role_store
 from tidings.storage import tenants as tenant_store
@@ -61,7 +62,7 @@ async def provision_tenant(
     admin_secret: str | None = None,
     system_admin: bool = False,
 ) -> NewTenant:
-    """Create a tenant, its built-in roles and its `admin` service account with one key."""
+    """Create a tenant, its built-in roles and packs, and its `admin` service account with a key."""
     tenant = await tenant_store.insert_tenant(conn, locator=str(uuid.uuid4()), name=name, now=now)
     role_ids = []
     for role_name, permissions in BUILTIN_ROLES.items():
@@ -101,4 +102,5 @@ async def provision_tenant(
     key = await issue_api_key(
         conn, account=admin, name="bootstrap", expires_at=None, now=now, secret=admin_secret
     )
+    await ensure_builtin_packs(conn, tenant_id=tenant.id, now=now)
     return NewTenant(tenant=tenant, admin=admin, admin_key=key)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -126,6 +126,41 @@ async def pack_secrets(conn: AsyncConnection, *, tenant_id: int, pack_id: int) -
     query = select(packs.c.secrets).where(packs.c.tenant_id == tenant_id, packs.c.id == pack_id)
     value = (await conn.execute(query)).scalar()
     return None if value is None else bytes(value)
+
+
+async def sealed_secrets(
+    conn: AsyncConnection, *, tenant_id: int, pack_ids: list[int]
+) -> dict[int, bytes]:
+    """The sealed secret configs of several packs, by pack id (packs without any are absent)."""
+    query = select(packs.c.id, packs.c.secrets).where(
+        packs.c.tenant_id == tenant_id, packs.c.id.in_(pack_ids), packs.c.secrets.is_not(None)
+    )
+    return {r.id: bytes(r.secrets) for r in await conn.execute(query)}
+
+
+async def count_rules_using(
+    conn: AsyncConnection,
+    *,
+    tenant_id: int,
+    trigger_id: int | None = None,
+    action_id: int | None = None,
+    outside_pack_of: int | None = None,
+) -> int:
+    """How many rules use a trigger, an action, or (`outside_pack_of`) that pack from outside."""
+    where = [rules.c.tenant_id == tenant_id]
+    if trigger_id is not None:
+        where.append(rules.c.trigger_id == trigger_id)
+    if action_id is not None:
+        where.append(rules.c.action_id == action_id)
+    if outside_pack_of is not None:
+        pack_triggers = select(triggers.c.id).where(triggers.c.pack_id == outside_pack_of)
+        pack_actions = select(actions.c.id).where(actions.c.pack_id == outside_pack_of)
+        where.append(rules.c.pack_id != outside_pack_of)
+        where.append(
+            or_(rules.c.trigger_id.in_(pack_triggers), rules.c.action_id.in_(pack_actions))
+        )
+    query = select(func.count()).select_from(rules).where(*where)
+    return int((await conn.execute(query)).scalar_one())
 
 
 async def list_packs(

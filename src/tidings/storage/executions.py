@@ -1,0 +1,297 @@
+"""The execution queue: enqueue, claim with a lease, renew it, find expired leases. How an attempt
+ends (finish, requeue) is in `execution_outcomes.py`.
+
+The queue is the `executions` table itself (procrastinate's shape): a queued row is due when its
+`available_at` has passed, and the partial index `ix_executions_queue` holds only queued rows, so
+claiming stays an index seek however much history accumulates. Results live in
+`execution_results`, apart from the rows workers scan.
+
+Claiming is `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL: concurrent claimers in any number of
+processes lock disjoint rows and never wait for each other. On SQLite the clause is not rendered;
+the claim runs in the single writer's transaction, which excludes every other claimer anyway.
+
+The `status = 'queued'` and `status = 'running'` terms
+are SQL literals, not parameters: only then can SQLite and PostgreSQL's generic plans prove the
+partial indexes apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, func, literal_column, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.domain.automation import (
+    ENFORCEMENT_FOR_EXECUTION,
+    ExecutionStatus,
+    NewExecution,
+)
+from tidings.domain.json import JSONValue
+from tidings.storage.automation_tables import (
+    enforcements,
+    execution_attempts,
+    executions,
+)
+from tidings.storage.bulk_insert import BulkInsert
+
+NOTIFY_CHANNEL = "tidings_executions"
+_NOTIFY = text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
+_INSERT_COLUMNS = (
+    "tenant_id",
+    "enforcement_id",
+    "rule_id",
+    "rule_ref",
+    "event_id",
+    "action_id",
+    "action_ref",
+    "runner",
+    "entry_point",
+    "parameters",
+    "sealed_parameters",
+    "status",
+    "attempts",
+    "max_attempts",
+    "timeout_seconds",
+    "available_at",
+    "cancel_requested",
+    "created_at",
+    "updated_at",
+)
+_INSERT = BulkInsert(executions, _INSERT_COLUMNS)
+
+
+def _status_is(status: ExecutionStatus) -> ColumnElement[bool]:
+    """`status = '<status>'` as a literal, so the partial indexes match (see module docstring)."""
+    return executions.c.status == literal_column(f"'{status.value}'")
+
+
+QUEUED = _status_is(ExecutionStatus.QUEUED)
+RUNNING = _status_is(ExecutionStatus.RUNNING)
+
+
+@dataclass(frozen=True)
+class ClaimedExecution:
+    """An execution a worker holds the lease of, with what it needs to run it."""
+
+    id: int
+    tenant_id: int
+    enforcement_id: int | None
+    action_ref: str
+    runner: str
+    entry_point: str | None
+    parameters: JSONValue
+    sealed_parameters: bytes | None
+    attempt: int
+    max_attempts: int
+    timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class LeaseCheck:
+    """What a renewal found: the leases still held, and which of them a user asked to cancel."""
+
+    held: frozenset[int]
+    cancel_requested: frozenset[int]
+
+
+@dataclass(frozen=True)
+class ExpiredLease:
+    """A running execution whose worker stopped renewing its lease."""
+
+    id: int
+    worker: str
+    attempt: int
+    max_attempts: int
+
+
+async def insert_executions(
+    conn: AsyncConnection, *, rows: Sequence[NewExecution], now: int
+) -> list[int]:
+    """Enqueue executions (status queued, no attempts yet); their ids, in the order given."""
+    values = [
+        (
+            row.tenant_id,
+            row.enforcement_id,
+            row.rule_id,
+            row.rule_ref,
+            row.event_id,
+            row.action_id,
+            row.action_ref,
+            row.runner,
+            row.entry_point,
+            # An execution that failed to render has no parameters to show; the column is NOT NULL.
+            {} if row.parameters is None else row.parameters,
+            row.sealed_parameters,
+            ExecutionStatus.QUEUED.value,
+            0,
+            row.max_attempts,
+            row.timeout_seconds,
+            row.available_at,
+            False,
+            now,
+            now,
+        )
+        for row in rows
+    ]
+    return await _INSERT.run(conn, values)
+
+
+async def announce(conn: AsyncConnection) -> None:
+    """Wake workers in other processes when this transaction commits (PostgreSQL NOTIFY)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(_NOTIFY)
+
+
+async def fail_unrun(
+    conn: AsyncConnection, *, failures: Sequence[tuple[int, str]], now: int
+) -> None:
+    """End just-enqueued executions as failed without running them (e.g. a template error)."""
+    for execution_id, message in failures:
+        failed = await conn.execute(
+            executions.update()
+            .where(executions.c.id == execution_id, QUEUED)
+            .values(
+                status=ExecutionStatus.FAILED.value,
+                error=message,
+                finished_at=now,
+                updated_at=now,
+            )
+            .returning(executions.c.enforcement_id)
+        )
+        row = failed.first()
+        if row is not None and row.enforcement_id is not None:
+            await set_enforcements(
+                conn, ids=[row.enforcement_id], status=ExecutionStatus.FAILED, now=now
+            )
+
+
+async def claim(
+    conn: AsyncConnection, *, worker: str, limit: int, now: int, lease_ns: int
+) -> list[ClaimedExecution]:
+    """Take up to `limit` due executions, oldest due first, under a lease held by `worker`."""
+    due = (
+        select(executions.c.id)
+        .where(QUEUED, executions.c.available_at <= now)
+        .order_by(executions.c.available_at, executions.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = [int(i) for i in (await conn.execute(due)).scalars()]
+    if not ids:
+        return []
+    claimed = await conn.execute(
+        executions.update()
+        .where(executions.c.id.in_(ids))
+        .values(
+            status=ExecutionStatus.RUNNING.value,
+            attempts=executions.c.attempts + 1,
+            lease_owner=worker,
+            lease_expires_at=now + lease_ns,
+            started_at=func.coalesce(executions.c.started_at, now),
+            updated_at=now,
+        )
+        .returning(
+            executions.c.id,
+            executions.c.tenant_id,
+            executions.c.enforcement_id,
+            executions.c.action_ref,
+            executions.c.runner,
+            executions.c.entry_point,
+            executions.c.parameters,
+            executions.c.sealed_parameters,
+            executions.c.attempts,
+            executions.c.max_attempts,
+            executions.c.timeout_seconds,
+        )
+    )
+    by_id = {
+        r.id: ClaimedExecution(
+            id=r.id,
+            tenant_id=r.tenant_id,
+            enforcement_id=r.enforcement_id,
+            action_ref=r.action_ref,
+            runner=r.runner,
+            entry_point=r.entry_point,
+            parameters=r.parameters,
+            sealed_parameters=r.sealed_parameters,
+            attempt=r.attempts,
+            max_attempts=r.max_attempts,
+            timeout_seconds=r.timeout_seconds,
+        )
+        for r in claimed
+    }
+    await conn.execute(
+        execution_attempts.insert(),
+        [
+            {"execution_id": c.id, "number": c.attempt, "worker": worker, "started_at": now}
+            for c in by_id.values()
+        ],
+    )
+    await set_enforcements(
+        conn,
+        ids=[c.enforcement_id for c in by_id.values() if c.enforcement_id is not None],
+        status=ExecutionStatus.RUNNING,
+        now=now,
+    )
+    return [by_id[i] for i in ids]
+
+
+async def renew_leases(
+    conn: AsyncConnection, *, worker: str, ids: Sequence[int], now: int, lease_ns: int
+) -> LeaseCheck:
+    """Extend the leases `worker` still holds among `ids`."""
+    if not ids:
+        return LeaseCheck(frozenset(), frozenset())
+    renewed = await conn.execute(
+        executions.update()
+        .where(executions.c.id.in_(list(ids)), RUNNING, executions.c.lease_owner == worker)
+        .values(lease_expires_at=now + lease_ns)
+        .returning(executions.c.id, executions.c.cancel_requested)
+    )
+    rows = renewed.all()
+    return LeaseCheck(
+        held=frozenset(r.id for r in rows),
+        cancel_requested=frozenset(r.id for r in rows if r.cancel_requested),
+    )
+
+
+async def expired_leases(conn: AsyncConnection, *, now: int, limit: int) -> list[ExpiredLease]:
+    """Running executions whose lease ran out before `now` (locked for this transaction)."""
+    query = (
+        select(
+            executions.c.id,
+            executions.c.lease_owner,
+            executions.c.attempts,
+            executions.c.max_attempts,
+        )
+        .where(RUNNING, executions.c.lease_expires_at < now)
+        .order_by(executions.c.lease_expires_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [
+        ExpiredLease(id=r.id, worker=r.lease_owner, attempt=r.attempts, max_attempts=r.max_attempts)
+        for r in await conn.execute(query)
+    ]
+
+
+async def next_due(conn: AsyncConnection) -> int | None:
+    """When the earliest queued execution becomes due (None when the queue is empty)."""
+    query = select(func.min(executions.c.available_at)).where(QUEUED)
+    value = (await conn.execute(query)).scalar()
+    return None if value is None else int(value)
+
+
+async def set_enforcements(
+    conn: AsyncConnection, *, ids: Sequence[int], status: ExecutionStatus, now: int
+) -> None:
+    """Move enforcements to the status their execution's `status` implies."""
+    if not ids:
+        return
+    await conn.execute(
+        enforcements.update()
+        .where(enforcements.c.id.in_(list(ids)))
+        .values(status=ENFORCEMENT_FOR_EXECUTION[status].value, updated_at=now)
+    )

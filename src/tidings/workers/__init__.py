@@ -1,0 +1,1 @@
+"""Workers: claim executions from the durable queue, run their actions, record the outcome."""

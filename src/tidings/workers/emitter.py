@@ -1,0 +1,74 @@
+"""Events emitted by actions (`emit_event`) enter through ingest, like any other event.
+
+So the rules of the new event's trigger are evaluated in its commit and its executions are
+queued — rules chain. Each emission carries the idempotency key `tidings-execution-<id>`: when an
+execution runs again after a crash, ingest replays the first emission instead of recording the
+event twice. The event is recorded as the worker (actor id 0, no principal row) with the request id
+`execution-<id>`, which ties it to the execution that made it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import orjson
+
+from tidings.actions.runner import ActionFailed, EmitEvent
+from tidings.domain.access import Permission, Principal, PrincipalKind
+from tidings.domain.errors import TidingsError, Unavailable
+from tidings.domain.events import Event, NewEvent
+from tidings.services.execution_queue import ExecutionQueue
+from tidings.services.ingest import IdempotencyClaim, Ingestor
+from tidings.storage.executions import ClaimedExecution
+
+WORKER_PRINCIPAL_ID = 0
+
+
+def _render(stored: list[Event]) -> tuple[int, bytes]:
+    return 201, orjson.dumps([event.id for event in stored])
+
+
+class Emitter:
+    """Builds the `emit` callback of each execution."""
+
+    def __init__(self, ingest: Ingestor, queue: ExecutionQueue) -> None:
+        self._ingest = ingest
+        self._queue = queue
+        self._locators: dict[int, str] = {}
+
+    def for_execution(self, claimed: ClaimedExecution) -> EmitEvent:
+        """The callback that records an event as `claimed`'s action."""
+
+        async def emit(new: NewEvent) -> int:
+            principal = await self._principal(claimed.tenant_id)
+            fingerprint = hashlib.sha256(repr(new).encode()).hexdigest()
+            try:
+                outcome = await self._ingest.ingest(
+                    principal=principal,
+                    new_events=[new],
+                    request_id=f"execution-{claimed.id}",
+                    render=_render,
+                    claim=IdempotencyClaim(f"tidings-execution-{claimed.id}", fingerprint),
+                )
+            except Unavailable as exc:
+                raise ActionFailed(exc.message, retryable=True) from exc
+            except TidingsError as exc:  # the event is invalid for its trigger, say
+                raise ActionFailed(exc.message, retryable=False) from exc
+            ids: list[int] = orjson.loads(outcome.body)
+            return ids[0]
+
+        return emit
+
+    async def _principal(self, tenant_id: int) -> Principal:
+        locator = self._locators.get(tenant_id)
+        if locator is None:
+            locator = self._locators[tenant_id] = await self._queue.tenant_locator(tenant_id)
+        return Principal(
+            id=WORKER_PRINCIPAL_ID,
+            locator="",
+            tenant_id=tenant_id,
+            tenant_locator=locator,
+            name="tidings-worker",
+            kind=PrincipalKind.SERVICE,
+            permissions=frozenset({Permission.EVENTS_WRITE.value}),
+        )

@@ -1,0 +1,395 @@
+"""The worker pool: N execution slots in one process, fed from the durable queue.
+
+claim → run → record. A claimer fills free slots in batches, then sleeps until woken: by this
+process's `WorkSignal` (an in-process enqueue), by PostgreSQL's NOTIFY (another process's), by a
+slot freeing up, or by a poll timer — the fallback that makes any lost wake-up a delay, never a
+loss. Each claimed execution runs in a task of its own under `asyncio.timeout`. Beside them, a
+renewer extends the leases of everything running (and stops what a user cancelled or what this
+worker no longer holds), and a reaper puts executions whose lease expired — their worker died —
+back on the queue. Every worker runs the reaper; `SKIP LOCKED` keeps them out of each other's way.
+
+Stopping is graceful: no new claims, running executions get `grace_seconds` to finish, and what
+is still running then is stopped and released to the queue with its attempt refunded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+import structlog
+
+from tidings.actions.builtin import RUNNERS
+from tidings.actions.guarded_http import GuardedClient
+from tidings.actions.runner import (
+    ActionContext,
+    ActionFailed,
+    ActionSettings,
+    EmitEvent,
+    LoadPackConfig,
+    Runner,
+)
+from tidings.domain.json import JSONValue
+from tidings.domain.redaction import hidden_strings, redact, redact_text
+from tidings.services.execution_queue import ExecutionQueue, ParametersUnreadable
+from tidings.services.work_signal import WorkSignal
+from tidings.storage.executions import ClaimedExecution
+
+log = structlog.get_logger(__name__)
+
+StopReason = Literal["cancel", "lost", "release"]
+_RECORD_TRIES = 5
+_MIN_WAIT_SECONDS = 0.01
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """How many executions run at once, and the pool's clocks."""
+
+    concurrency: int = 16
+    lease_seconds: float = 30.0
+    poll_seconds: float = 1.0
+    batch_size: int = 64
+    grace_seconds: float = 10.0
+
+    @property
+    def renew_seconds(self) -> float:
+        """Renew well before expiry; often enough that a cancel request is seen quickly."""
+        return min(self.lease_seconds / 3, 2.0)
+
+    @property
+    def reap_seconds(self) -> float:
+        """How often expired leases are looked for."""
+        return min(self.lease_seconds / 2, 5.0)
+
+
+@dataclass
+class _Slot:
+    claimed: ClaimedExecution
+    task: asyncio.Task[None] | None = None
+    inner: asyncio.Task[JSONValue] | None = None
+    reason: StopReason | None = None
+
+
+@dataclass
+class _Outcome:
+    kind: Literal["succeeded", "failed", "timed_out", "stopped"]
+    result: bytes | None = None
+    error: str = ""
+    retryable: bool = False
+
+
+def _succeeded(value: JSONValue) -> _Outcome:
+    try:
+        result = None if value is None else orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        return _Outcome("failed", error=f"the result is not JSON: {exc}")
+    return _Outcome("succeeded", result=result)
+
+
+def worker_name() -> str:
+    """Unique per pool: host, process and a random suffix (a restarted process is a new owner)."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class WorkerPool:
+    """Claims, runs and records executions with up to `concurrency` running at once."""
+
+    def __init__(
+        self,
+        *,
+        queue: ExecutionQueue,
+        signal: WorkSignal,
+        http: GuardedClient,
+        emitter: Callable[[ClaimedExecution], EmitEvent],
+        pack_config: Callable[[ClaimedExecution], LoadPackConfig],
+        action_settings: ActionSettings,
+        config: PoolConfig,
+        listen: Callable[[Callable[[], None]], Coroutine[Any, Any, None]] | None = None,
+        runners: Mapping[str, Runner] = RUNNERS,
+        name: str | None = None,
+    ) -> None:
+        self.name = name or worker_name()
+        self._queue = queue
+        self._signal = signal
+        self._http = http
+        self._emitter = emitter
+        self._pack_config = pack_config
+        self._action_settings = action_settings
+        self._config = config
+        self._listen = listen
+        self._runners = runners
+        self._slots: dict[int, _Slot] = {}
+        self._wake = asyncio.Event()
+        self._claimer: asyncio.Task[None] | None = None
+        self._loops: list[asyncio.Task[None]] = []
+        self._renewer: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def running(self) -> int:
+        """How many executions this pool is running now."""
+        return len(self._slots)
+
+    async def start(self) -> None:
+        """Start claiming."""
+        if self._claimer is not None:
+            return
+        self._stopping = False
+        spawn = asyncio.get_running_loop().create_task
+        self._claimer = spawn(self._claim_loop(), name="tidings-worker-claim")
+        self._loops = [
+            spawn(self._signal_loop(), name="tidings-worker-signal"),
+            spawn(self._every(self._config.reap_seconds, self._reap), name="tidings-worker-reap"),
+        ]
+        if self._listen is not None:
+            self._loops.append(spawn(self._listen(self._wake.set), name="tidings-worker-listen"))
+        self._renewer = spawn(
+            self._every(self._config.renew_seconds, self._renew), name="tidings-worker-renew"
+        )
+        log.info("workers.started", worker=self.name, concurrency=self._config.concurrency)
+
+    async def stop(self, grace_seconds: float | None = None) -> None:
+        """Stop claiming; let running executions finish for a while, then release the rest."""
+        grace = self._config.grace_seconds if grace_seconds is None else grace_seconds
+        # The claimer finishes the claim it may be making (cancelling it mid-write would leave
+        # rows leased to us that nobody runs), then sees the flag and returns.
+        self._stopping = True
+        self._wake.set()
+        if self._claimer is not None:
+            await self._claimer
+            self._claimer = None
+        await _cancel(self._loops)
+        self._loops = []
+        tasks = [s.task for s in self._slots.values() if s.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
+        for slot in list(self._slots.values()):
+            self._stop_slot(slot, "release")
+        remaining = [s.task for s in self._slots.values() if s.task is not None]
+        if remaining:
+            await asyncio.wait(remaining)
+        if self._renewer is not None:
+            await _cancel([self._renewer])
+            self._renewer = None
+        await self._http.aclose()
+        log.info("workers.stopped", worker=self.name)
+
+    def wake(self) -> None:
+        """Look for work now."""
+        self._wake.set()
+
+    async def _claim_loop(self) -> None:
+        claim = True
+        while not self._stopping:
+            free = self._config.concurrency - len(self._slots)
+            wanted = min(free, self._config.batch_size)
+            if wanted > 0 and claim:
+                claimed: list[ClaimedExecution] = []
+                try:
+                    claimed = await self._queue.claim(
+                        worker=self.name, limit=wanted, lease_seconds=self._config.lease_seconds
+                    )
+                except Exception as exc:
+                    log.error("workers.claim_failed", worker=self.name, error=repr(exc))
+                for execution in claimed:
+                    self._begin(execution)
+                if claimed and len(claimed) == wanted:
+                    continue  # more may be waiting
+            claim = await self._sleep(had_room=wanted > 0)
+
+    async def _sleep(self, *, had_room: bool) -> bool:
+        """Wait until woken, until the next queued execution is due, or for the poll interval;
+        whether a claim is worth trying now. An idle pool polls with a read, not a write."""
+        due_in: float | None = None
+        if had_room:
+            try:
+                due_in = await self._queue.seconds_until_due()
+            except Exception as exc:
+                log.error("workers.poll_failed", worker=self.name, error=repr(exc))
+        timeout = self._config.poll_seconds
+        if due_in is not None:  # due now yet not claimed: another claimer holds it for a moment
+            timeout = max(_MIN_WAIT_SECONDS, min(timeout, due_in))
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            return due_in is not None and due_in <= timeout
+        finally:
+            self._wake.clear()
+        return True
+
+    async def _signal_loop(self) -> None:
+        while True:
+            if await self._signal.wait(3600.0):
+                self._wake.set()
+
+    async def _every(self, seconds: float, step: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await step()
+            except Exception as exc:
+                log.error(
+                    "workers.timer_failed", worker=self.name, step=step.__name__, error=repr(exc)
+                )
+
+    async def _reap(self) -> None:
+        if await self._queue.reap_expired():
+            self._wake.set()
+
+    async def _renew(self) -> None:
+        ids = [i for i, slot in self._slots.items() if slot.reason is None]
+        if not ids:
+            return
+        check = await self._queue.renew(
+            worker=self.name, ids=ids, lease_seconds=self._config.lease_seconds
+        )
+        for execution_id in ids:
+            slot = self._slots.get(execution_id)
+            if slot is None:
+                continue
+            if execution_id not in check.held:
+                log.warning("workers.lease_lost", worker=self.name, execution=execution_id)
+                self._stop_slot(slot, "lost")
+            elif execution_id in check.cancel_requested:
+                self._stop_slot(slot, "cancel")
+
+    def _stop_slot(self, slot: _Slot, reason: StopReason) -> None:
+        if slot.reason is None:
+            slot.reason = reason
+        if slot.inner is not None:
+            slot.inner.cancel()
+
+    def _begin(self, claimed: ClaimedExecution) -> None:
+        slot = _Slot(claimed)
+        self._slots[claimed.id] = slot
+        slot.task = asyncio.get_running_loop().create_task(
+            self._execute(slot), name=f"tidings-execution-{claimed.id}"
+        )
+
+    async def _execute(self, slot: _Slot) -> None:
+        claimed = slot.claimed
+        try:
+            outcome = await self._attempt(slot)
+            await self._record(slot, outcome)
+        finally:
+            self._slots.pop(claimed.id, None)
+            self._wake.set()
+
+    async def _attempt(self, slot: _Slot) -> _Outcome:
+        """Run one attempt; what happened, as a value (the pool's own cancellation aside).
+
+        What the action returns or says is redacted of the secrets its parameters hid.
+        """
+        claimed = slot.claimed
+        hidden: frozenset[str] = frozenset()
+        try:
+            runner = self._runner(claimed)
+            ctx = self._context(claimed)
+            if claimed.sealed_parameters is not None:
+                hidden = hidden_strings(claimed.parameters, ctx.parameters)
+            slot.inner = asyncio.get_running_loop().create_task(runner(ctx))
+            if slot.reason is not None:  # stopped before it could start
+                slot.inner.cancel()
+            async with asyncio.timeout(claimed.timeout_seconds):
+                value = await slot.inner
+            return _succeeded(redact(value, hidden))
+        except ActionFailed as failed:
+            shown = None if failed.result is None else redact(failed.result, hidden)
+            result = None if shown is None else orjson.dumps(shown)
+            return _Outcome("failed", result, redact_text(failed.message, hidden), failed.retryable)
+        except TimeoutError:
+            return _Outcome(
+                "timed_out", error=f"timed out after {claimed.timeout_seconds:g} s", retryable=True
+            )
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if slot.reason is None or (current is not None and current.cancelling()):
+                raise  # the pool itself is being torn down
+            return _Outcome("stopped")
+        except Exception as exc:
+            return self._crashed(claimed, exc)
+
+    def _crashed(self, claimed: ClaimedExecution, exc: Exception) -> _Outcome:
+        log.error(
+            "workers.action_crashed", execution=claimed.id, runner=claimed.runner, exc_info=exc
+        )
+        return _Outcome("failed", error=f"{type(exc).__name__}: {exc}", retryable=True)
+
+    def _runner(self, claimed: ClaimedExecution) -> Runner:
+        runner = self._runners.get(claimed.runner)
+        if runner is None:
+            known = ", ".join(sorted(self._runners))
+            raise ActionFailed(
+                f"unknown runner '{claimed.runner}' (known: {known})", retryable=False
+            )
+        return runner
+
+    def _context(self, claimed: ClaimedExecution) -> ActionContext:
+        try:
+            parameters = self._queue.parameters(claimed)
+        except ParametersUnreadable as exc:
+            raise ActionFailed(
+                f"the sealed parameters cannot be opened: {exc}", retryable=False
+            ) from exc
+        if not isinstance(parameters, dict):
+            raise ActionFailed("parameters must be a JSON object", retryable=False)
+        return ActionContext(
+            execution_id=claimed.id,
+            tenant_id=claimed.tenant_id,
+            action_ref=claimed.action_ref,
+            parameters=parameters,
+            timeout_seconds=claimed.timeout_seconds,
+            attempt=claimed.attempt,
+            http=self._http,
+            emit=self._emitter(claimed),
+            pack_config=self._pack_config(claimed),
+            settings=self._action_settings,
+            entry_point=claimed.entry_point,
+        )
+
+    async def _record(self, slot: _Slot, outcome: _Outcome) -> None:
+        """Write the outcome, trying again through a short outage; if it never lands, the lease
+        expires and the reaper requeues the execution."""
+        claimed, worker = slot.claimed, self.name
+        for attempt in range(_RECORD_TRIES):
+            try:
+                if outcome.kind == "succeeded":
+                    await self._queue.succeed(claimed, worker=worker, result=outcome.result)
+                elif outcome.kind in ("failed", "timed_out"):
+                    await self._queue.fail(
+                        claimed,
+                        worker=worker,
+                        error=outcome.error,
+                        retryable=outcome.retryable,
+                        timed_out=outcome.kind == "timed_out",
+                        result=outcome.result,
+                    )
+                elif slot.reason == "cancel":
+                    await self._queue.cancelled(claimed, worker=worker)
+                elif slot.reason == "release":
+                    await self._queue.release(claimed, worker=worker)
+                return
+            except Exception as exc:
+                log.error(
+                    "workers.record_failed",
+                    execution=claimed.id,
+                    tries=attempt + 1,
+                    error=repr(exc),
+                )
+                await asyncio.sleep(0.2 * 2**attempt)
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
