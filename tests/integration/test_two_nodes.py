@@ -56,3 +56,39 @@ async def test_ids_are_never_reused_after_a_delete(
         await client.post("/api/v1/events", headers=HEADERS, json={"trigger_ref": "t"})
     ).json()
     assert second["data"]["id"] == first["data"]["id"] + 1
+
+
+async def test_a_rule_changed_on_one_node_applies_on_the_other_from_the_next_event(
+    client: httpx.AsyncClient, second_node: httpx.AsyncClient
+) -> None:
+    rule = {
+        "ref": "core.two_nodes",
+        "pack_ref": "core",
+        "label": "Two nodes",
+        "description": "Evaluated on the other node",
+        "action_ref": "core.noop",
+        "trigger_ref": "core.event",
+        "conditions": {"var": "n", ">": 1},
+    }
+    created = await client.post("/api/v1/rules", headers=HEADERS, json=rule)
+    assert created.status_code == 201, created.text
+
+    async def condition_of_next_event(n: int) -> str:
+        posted = await second_node.post(
+            "/api/v1/events",
+            headers=HEADERS,
+            json={"trigger_ref": "core.event", "payload": {"n": n}},
+        )
+        event_id = posted.json()["data"]["id"]
+        page = await second_node.get(f"/api/v1/enforcements?event={event_id}", headers=HEADERS)
+        [enforcement] = page.json()["data"]
+        return str(enforcement["condition"])
+
+    assert await condition_of_next_event(2) == "passed"  # node B compiled the rule it never saw
+    changed = await client.put(
+        "/api/v1/rules/core.two_nodes", headers=HEADERS, json={"conditions": {"var": "n", ">": 5}}
+    )
+    assert changed.status_code == 200
+    assert await condition_of_next_event(2) == "failed"  # no waiting: the very next event
+    await client.post("/api/v1/rules/core.two_nodes/disable", headers=HEADERS)
+    assert await condition_of_next_event(9) == "skipped"
