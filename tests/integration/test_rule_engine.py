@@ -432,3 +432,39 @@ async def test_what_an_action_returns_is_redacted_of_the_secrets_it_was_given(
     assert data["parameters"] == {"message": "token=********", "plain": 7}
     assert SECRET not in orjson.dumps(data["result"]).decode()
     assert "********" in orjson.dumps(data["result"]).decode()
+
+
+async def test_the_recording_setting_is_read_and_changed_through_the_api(
+    services: Services, client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    ids = await _catalogue(services)
+    await _rule(services, ids, "mon.cold", conditions={"var": "cpu", "<": 10})
+    reader = {
+        "Authorization": "Bearer "
+        + await create_service_account(client, admin, "rita", roles=["reader"])
+    }
+    assert (await client.get("/api/v1/automation/settings", headers=reader)).json() == {
+        "data": {"enforcement_recording": "all"}
+    }
+    refused = await client.put(
+        "/api/v1/automation/settings", headers=reader, json={"enforcement_recording": "matches"}
+    )
+    assert refused.status_code == 403
+    bad = await client.put(
+        "/api/v1/automation/settings", headers=admin, json={"enforcement_recording": "some"}
+    )
+    assert bad.status_code == 400
+    assert bad.json()["error"] == (
+        "Invalid request data: enforcement_recording: Input should be 'all' or 'matches'"
+    )
+    await post_event(client, admin, trigger_ref="mon.cpu", payload={"cpu": 70})
+    changed = await client.put(
+        "/api/v1/automation/settings", headers=admin, json={"enforcement_recording": "matches"}
+    )
+    assert changed.json() == {
+        "data": {"enforcement_recording": "matches"},
+        "message": "Automation settings updated successfully",
+    }
+    await post_event(client, admin, trigger_ref="mon.cpu", payload={"cpu": 70})
+    listed = (await client.get("/api/v1/enforcements", headers=admin)).json()["data"]
+    assert len(listed) == 1  # the first event's failed evaluation; none for the second

@@ -19,6 +19,7 @@ from tidings.api.middleware import (
 from tidings.api.routes import (
     admin,
     auth,
+    automation_settings,
     catalogue,
     enforcements,
     events,
@@ -74,6 +75,7 @@ def create_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
         enforcements.router,
         executions.router,
         webhooks.router,
+        automation_settings.router,
     )
     for router in (*routers, *automation, tracker.router, socotra.router):
         app.include_router(router)

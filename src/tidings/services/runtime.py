@@ -9,6 +9,7 @@ from tidings.domain.cursors import CursorCodec
 from tidings.services import credentials
 from tidings.services.accounts import AccountAdmin
 from tidings.services.auth import Authenticator
+from tidings.services.automation_settings import AutomationSettings
 from tidings.services.bootstrap import Bootstrapped, bootstrap
 from tidings.services.catalogue import CatalogueAdmin
 from tidings.services.clock import SystemClock
@@ -73,6 +74,7 @@ class Services:
     work_signal: WorkSignal
     engine: RuleEngine
     enforcements: EnforcementQueries
+    automation_settings: AutomationSettings
     webhooks: WebhookAdmin
     bootstrapped: Bootstrapped | None = field(default=None)
 
@@ -137,6 +139,7 @@ class Services:
             work_signal=work_signal,
             engine=engine,
             enforcements=EnforcementQueries(db, cursors=cursors),
+            automation_settings=AutomationSettings(db),
             webhooks=WebhookAdmin(db, clock=clock, box=box),
         )
 

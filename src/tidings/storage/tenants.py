@@ -52,3 +52,16 @@ async def find_tenant(
 async def list_tenants(conn: AsyncConnection) -> list[Tenant]:
     """Every tenant, oldest first."""
     return [_tenant(r) for r in await conn.execute(select(tenants).order_by(tenants.c.id))]
+
+
+async def enforcement_recording(conn: AsyncConnection, *, tenant_id: int) -> str:
+    """Which enforcements the tenant records: "all" or "matches"."""
+    query = select(tenants.c.enforcement_recording).where(tenants.c.id == tenant_id)
+    return str((await conn.execute(query)).scalar_one())
+
+
+async def set_enforcement_recording(conn: AsyncConnection, *, tenant_id: int, value: str) -> None:
+    """Change it; ingest reads it beside the catalogue version, so the next event obeys it."""
+    await conn.execute(
+        tenants.update().where(tenants.c.id == tenant_id).values(enforcement_recording=value)
+    )
