@@ -52,14 +52,12 @@ CORE = PackBundle(
         TriggerSpec(
             ref="core.webhook_received",
             label="Webhook received",
-            description="A request arrived at an inbound webhook.",
-            payload_schema=_object(
-                {
-                    "webhook": {"description": "The webhook's name."},
-                    "headers": {"description": "The request's headers."},
-                    "body": {"description": "The request body (parsed JSON, or text)."},
-                }
+            description=(
+                "A request arrived at an inbound webhook (POST /api/v1/webhooks/{name}): the "
+                "payload is its JSON body; config holds endpoint, method, webhook and the "
+                "sender's identifying headers."
             ),
+            payload_schema={"type": "object"},
         ),
         TriggerSpec(
             ref="core.event",
