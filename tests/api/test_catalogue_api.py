@@ -188,23 +188,23 @@ async def test_pack_lifecycle(
         (
             "POST",
             "/api/v1/triggers",
-            {"ref": "core.mine", "label": "Mine"},
+            {"ref": "core.event", "label": "Mine"},
             409,
-            "Pack 'core' is built in: its triggers and actions are read-only",
+            "'core.event' is built into pack 'core' and cannot be changed",
         ),
         (
             "PUT",
             "/api/v1/triggers/core.event",
             {"label": "Mine"},
             409,
-            "Pack 'core' is built in: its triggers and actions are read-only",
+            "'core.event' is built into pack 'core' and cannot be changed",
         ),
         (
             "DELETE",
             "/api/v1/actions/slack.send_message",
             None,
             409,
-            "Pack 'slack' is built in: its triggers and actions are read-only",
+            "'slack.send_message' is built into pack 'slack' and cannot be changed",
         ),
         ("GET", "/api/v1/triggers/core.nothing", None, 404, "Trigger 'core.nothing' not found"),
         ("DELETE", "/api/v1/actions/core.nothing", None, 404, "Action 'core.nothing' not found"),
@@ -502,3 +502,28 @@ async def test_schema_changes_move_and_drop_secrets(
         {},
         [],
     )
+
+
+async def test_users_add_their_own_triggers_and_actions_to_the_built_in_packs(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    # 001_…txt's own first example fires on a `core.error_event` trigger.
+    trigger = await client.post(
+        "/api/v1/triggers", headers=admin, json={"ref": "core.error_event", "label": "Error"}
+    )
+    assert trigger.status_code == 201, trigger.text
+    assert trigger.json()["data"]["pack_ref"] == "core"
+    action = await client.post(
+        "/api/v1/actions",
+        headers=admin,
+        json={"ref": "slack.notify", "label": "Notify", "runner": "slack"},
+    )
+    assert action.status_code == 201, action.text
+    renamed = await client.put(
+        "/api/v1/triggers/core.error_event", headers=admin, json={"label": "Errors"}
+    )
+    assert renamed.json()["data"]["label"] == "Errors"
+    deleted = await client.delete("/api/v1/actions/slack.notify", headers=admin)
+    assert deleted.status_code == 200
+    pack = await client.delete("/api/v1/packs/core", headers=admin)
+    assert pack.status_code == 409

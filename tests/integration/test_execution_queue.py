@@ -357,3 +357,18 @@ async def _claim_plan(conn: AsyncConnection, engine_name: str) -> str:
     else:
         rows = await conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))
     return "\n".join(str(r[-1]) for r in rows)
+
+
+async def test_a_cancel_requested_while_an_attempt_runs_is_not_outlived_by_its_retry(
+    services: Services, queue: ExecutionQueue, admin_service: ExecutionAdmin
+) -> None:
+    [execution_id] = await enqueue(services, new_execution(runner="echo"))
+    [claimed] = await queue.claim(worker="w1", limit=1, lease_seconds=LEASE)
+    await admin_service.cancel(principal=ADMIN, execution_id=execution_id)
+    # The policy would retry this failure, but the cancel wins.
+    ended = await queue.fail(claimed, worker="w1", error="boom", retryable=True)
+    assert ended is ExecutionStatus.CANCELLED
+    stored = await row(services, execution_id)
+    assert stored["status"] == "cancelled"
+    assert stored["finished_at"] is not None
+    assert await queue.claim(worker="w2", limit=1, lease_seconds=LEASE) == []

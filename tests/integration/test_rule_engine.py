@@ -468,3 +468,31 @@ async def test_the_recording_setting_is_read_and_changed_through_the_api(
     await post_event(client, admin, trigger_ref="mon.cpu", payload={"cpu": 70})
     listed = (await client.get("/api/v1/enforcements", headers=admin)).json()["data"]
     assert len(listed) == 1  # the first event's failed evaluation; none for the second
+
+
+async def test_the_action_schema_defaults_fill_what_the_rule_leaves_out(
+    services: Services, client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    ids = await _catalogue(services)
+    schema = {
+        "type": "object",
+        "properties": {
+            "channel": {"type": "string", "default": "#alerts"},
+            "text": {"type": "string", "default": "a rule matched"},
+        },
+        "required": ["channel", "text"],
+    }
+    async with services.db.transaction() as conn:
+        await conn.execute(
+            actions.update().where(actions.c.id == ids["action"]).values(parameters_schema=schema)
+        )
+        await catalogue_store.bump_version(conn, tenant_id=ids["tenant"])
+    await _rule(services, ids, "mon.bare", conditions={})  # as 001_…txt writes it: no params
+    await _rule(services, ids, "mon.some", conditions={}, params={"text": "cpu {{ event.cpu }}"})
+    await post_event(client, admin, trigger_ref="mon.cpu", payload={"cpu": 3})
+    bare, some = await _executions(services)
+    assert (bare.status, bare.parameters) == (
+        "queued",
+        {"channel": "#alerts", "text": "a rule matched"},
+    )
+    assert (some.status, some.parameters) == ("queued", {"channel": "#alerts", "text": "cpu 3"})

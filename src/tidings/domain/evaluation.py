@@ -188,3 +188,28 @@ def _shown(
 def redact_message(message: str, secrets: frozenset[str]) -> str:
     """An error message with every secret hidden (a template may echo a secret value)."""
     return redact_text(message, secrets)
+
+
+def schema_defaults(schema: JSONValue) -> JSONObject:
+    """The top-level `default` of each property of an action's parameter schema."""
+    if not isinstance(schema, dict) or not isinstance(props := schema.get("properties"), dict):
+        return {}
+    return {
+        name: spec["default"]
+        for name, spec in props.items()
+        if isinstance(spec, dict) and "default" in spec
+    }
+
+
+def with_defaults(rendered: Rendered, defaults: JSONObject | None) -> Rendered:
+    """Rendered parameters completed with the action's defaults for what the rule left out.
+
+    StackStorm's action parameters work this way, and it lets a rule written as 001_…txt shows
+    it (no `action_params`) run an action whose schema supplies what it needs.
+    """
+    if not defaults or rendered.error is not None:
+        return rendered
+    real, shown = rendered.parameters, rendered.shown
+    if not isinstance(real, dict) or not isinstance(shown, dict):
+        return rendered
+    return Rendered({**defaults, **real}, {**defaults, **shown})

@@ -243,13 +243,13 @@ class CatalogueAdmin:
     async def create_trigger(
         self, principal: Principal, *, spec: TriggerSpec, pack_ref: str | None
     ) -> Trigger:
-        """A new trigger in a pack that is not built in; its ref starts with the pack's."""
+        """A new trigger; its ref starts with its pack's (built-in packs take new ones too)."""
         require(principal, Permission.PACKS_WRITE)
         pack_ref = pack_ref or spec.ref.partition(".")[0]
         _refuse(trigger_problems(spec, pack_ref=pack_ref))
         tenant_id = principal.tenant_id
         async with self._changing(f"Trigger '{spec.ref}'") as conn:
-            pack = await _writable_pack(conn, tenant_id, pack_ref)
+            pack = await _writable_pack(conn, tenant_id, pack_ref, spec.ref)
             if await catalogue_store.find_trigger(conn, tenant_id=tenant_id, ref=spec.ref):
                 raise Conflict(f"Trigger '{spec.ref}' already exists")
             values = {"pack_id": pack.id, "ref": spec.ref, **trigger_values(spec)}
@@ -265,7 +265,7 @@ class CatalogueAdmin:
         tenant_id = principal.tenant_id
         async with self._changing(f"Trigger '{ref}'") as conn:
             trigger = await _trigger(conn, tenant_id, ref)
-            await _writable_pack(conn, tenant_id, trigger.pack_ref)
+            await _writable_pack(conn, tenant_id, trigger.pack_ref, trigger.ref)
             current = TriggerSpec(ref, trigger.label, trigger.description, trigger.payload_schema)
             spec = apply_changes(current, changes)
             _refuse(trigger_problems(spec, pack_ref=trigger.pack_ref))
@@ -284,7 +284,7 @@ class CatalogueAdmin:
         tenant_id = principal.tenant_id
         async with self._changing(f"Trigger '{ref}'") as conn:
             trigger = await _trigger(conn, tenant_id, ref)
-            await _writable_pack(conn, tenant_id, trigger.pack_ref)
+            await _writable_pack(conn, tenant_id, trigger.pack_ref, trigger.ref)
             await check_unused(conn, tenant_id, "Trigger", ref, trigger_id=trigger.id)
             await catalogue_store.delete_trigger(conn, tenant_id=tenant_id, trigger_id=trigger.id)
 
@@ -308,13 +308,13 @@ class CatalogueAdmin:
     async def create_action(
         self, principal: Principal, *, spec: ActionSpec, pack_ref: str | None
     ) -> Action:
-        """A new action in a pack that is not built in; its ref starts with the pack's."""
+        """A new action; its ref starts with its pack's (built-in packs take new ones too)."""
         require(principal, Permission.PACKS_WRITE)
         pack_ref = pack_ref or spec.ref.partition(".")[0]
         _refuse(action_problems(spec, pack_ref=pack_ref))
         tenant_id = principal.tenant_id
         async with self._changing(f"Action '{spec.ref}'") as conn:
-            pack = await _writable_pack(conn, tenant_id, pack_ref)
+            pack = await _writable_pack(conn, tenant_id, pack_ref, spec.ref)
             if await catalogue_store.find_action(conn, tenant_id=tenant_id, ref=spec.ref):
                 raise Conflict(f"Action '{spec.ref}' already exists")
             values = {"pack_id": pack.id, "ref": spec.ref, **action_values(spec)}
@@ -330,7 +330,7 @@ class CatalogueAdmin:
         tenant_id = principal.tenant_id
         async with self._changing(f"Action '{ref}'") as conn:
             action = await _action(conn, tenant_id, ref)
-            await _writable_pack(conn, tenant_id, action.pack_ref)
+            await _writable_pack(conn, tenant_id, action.pack_ref, action.ref)
             current = ActionSpec(
                 ref=ref,
                 label=action.label,
@@ -358,7 +358,7 @@ class CatalogueAdmin:
         tenant_id = principal.tenant_id
         async with self._changing(f"Action '{ref}'") as conn:
             action = await _action(conn, tenant_id, ref)
-            await _writable_pack(conn, tenant_id, action.pack_ref)
+            await _writable_pack(conn, tenant_id, action.pack_ref, action.ref)
             await check_unused(conn, tenant_id, "Action", ref, action_id=action.id)
             await catalogue_store.delete_action(conn, tenant_id=tenant_id, action_id=action.id)
 
@@ -410,10 +410,14 @@ async def _pack(conn: AsyncConnection, tenant_id: int, ref: str) -> Pack:
     return pack
 
 
-async def _writable_pack(conn: AsyncConnection, tenant_id: int, ref: str) -> Pack:
+async def _writable_pack(
+    conn: AsyncConnection, tenant_id: int, ref: str, item_ref: str | None = None
+) -> Pack:
+    """The pack, when `item_ref` may be added to or changed in it: everything in a user's pack,
+    and in a built-in pack anything but what Tidings ships."""
     pack = await _pack(conn, tenant_id, ref)
-    if pack.builtin:
-        raise Conflict(f"Pack '{ref}' is built in: its triggers and actions are read-only")
+    if pack.builtin and item_ref in builtin_packs.SHIPPED_REFS:
+        raise Conflict(f"'{item_ref}' is built into pack '{ref}' and cannot be changed")
     return pack
 
 

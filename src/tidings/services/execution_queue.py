@@ -116,7 +116,7 @@ class ExecutionQueue:
             done = await self._finish(claimed, worker, outcome, outcome.value, error, result)
             return outcome if done else None
         now = self._clock.now_ns()
-        requeued = await self._db.write(
+        return await self._db.write(
             lambda conn: outcome_store.requeue(
                 conn,
                 execution_id=claimed.id,
@@ -128,12 +128,11 @@ class ExecutionQueue:
                 now=now,
             )
         )
-        return ExecutionStatus.QUEUED if requeued else None
 
     async def release(self, claimed: ClaimedExecution, *, worker: str) -> bool:
         """Give an execution back to the queue, due now, its attempt refunded (worker stopping)."""
         now = self._clock.now_ns()
-        return await self._db.write(
+        released = await self._db.write(
             lambda conn: outcome_store.requeue(
                 conn,
                 execution_id=claimed.id,
@@ -146,6 +145,7 @@ class ExecutionQueue:
                 refund=True,
             )
         )
+        return released is not None
 
     async def reap_expired(self) -> int:
         """Requeue (or fail, when out of attempts) executions whose lease expired; how many."""

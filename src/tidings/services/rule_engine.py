@@ -37,6 +37,8 @@ from tidings.domain.evaluation import (
     decide,
     event_view,
     render,
+    schema_defaults,
+    with_defaults,
 )
 from tidings.domain.events import Event, NewEvent
 from tidings.domain.json import JSONObject, JSONValue
@@ -82,6 +84,8 @@ class TenantCatalogue:
     packs: dict[int, PackConfig] = field(default_factory=dict)
     # Compiled parameter schemas of the actions rules use, by action id.
     parameter_validators: dict[int, Any] = field(default_factory=dict)
+    # Top-level `default`s of those schemas: what a rule's action_params may leave out.
+    parameter_defaults: dict[int, JSONObject] = field(default_factory=dict)
 
     def payload_problems(self, new: NewEvent, index: int | None) -> list[FieldProblem]:
         """Where `new`'s payload breaks its trigger's schema (empty when it has none)."""
@@ -191,6 +195,7 @@ class RuleEngine:
             if compiled is not None:
                 catalogue.rules.setdefault(compiled.trigger_ref, []).append(compiled)
             if row.parameters_schema and row.action_id not in catalogue.parameter_validators:
+                catalogue.parameter_defaults[row.action_id] = schema_defaults(row.parameters_schema)
                 catalogue.parameter_validators[row.action_id] = jsonschema_rs.validator_for(
                     row.parameters_schema, offline=True
                 )
@@ -273,7 +278,10 @@ class RuleEngine:
                 "enforcement": enforcement_id,
                 "event": event.id,
             }
-            rendered = render(d.rule, view, pack=pack, system=system)
+            rendered = with_defaults(
+                render(d.rule, view, pack=pack, system=system),
+                catalogue.parameter_defaults.get(d.rule.action.id),
+            )
             executions.append(
                 self._execution(tenant_id, enforcement_id, event, d.rule, rendered, now)
             )

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, tuple_
+from sqlalchemy import ColumnElement, bindparam, case, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.automation import ExecutionStatus
@@ -140,13 +140,20 @@ async def requeue(
     error: str | None,
     now: int,
     refund: bool = False,
-) -> bool:
-    """Put a running execution back on the queue after `attempt` ended; False if the lease was lost.
+) -> ExecutionStatus | None:
+    """Put a running execution back on the queue after `attempt` ended: the status it now has
+    (queued, or cancelled), or None if the lease was lost.
 
-    `refund` gives the attempt back to the budget (a worker that stopped and released it).
+    `refund` gives the attempt back to the budget (a worker that stopped and released it). An
+    execution whose cancel was requested while the attempt ran ends cancelled instead: a retry
+    must not outlive the user's cancel.
     """
+    cancelled = executions.c.cancel_requested.is_(True)
     values: dict[str, Any] = {
-        "status": ExecutionStatus.QUEUED.value,
+        "status": case(
+            (cancelled, ExecutionStatus.CANCELLED.value), else_=ExecutionStatus.QUEUED.value
+        ),
+        "finished_at": case((cancelled, now), else_=None),
         "error": error,
         "lease_owner": None,
         "lease_expires_at": None,
@@ -159,19 +166,18 @@ async def requeue(
         executions.update()
         .where(*_held(execution_id, worker, attempt))
         .values(**values)
-        .returning(executions.c.enforcement_id)
+        .returning(executions.c.enforcement_id, executions.c.status)
     )
     row = requeued.first()
     if row is None:
-        return False
+        return None
+    status = ExecutionStatus(row.status)
     await end_attempt(
         conn, execution_id=execution_id, number=attempt, outcome=outcome, error=error, now=now
     )
     if row.enforcement_id is not None:
-        await set_enforcements(
-            conn, ids=[row.enforcement_id], status=ExecutionStatus.QUEUED, now=now
-        )
-    return True
+        await set_enforcements(conn, ids=[row.enforcement_id], status=status, now=now)
+    return status
 
 
 async def end_attempt(

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import traceback
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -315,13 +316,22 @@ class WorkerPool:
                 raise  # the pool itself is being torn down
             return _Outcome("stopped")
         except Exception as exc:
-            return self._crashed(claimed, exc)
+            return self._crashed(claimed, exc, hidden)
 
-    def _crashed(self, claimed: ClaimedExecution, exc: Exception) -> _Outcome:
+    def _crashed(
+        self, claimed: ClaimedExecution, exc: Exception, hidden: frozenset[str]
+    ) -> _Outcome:
+        """An action that raised something other than ActionFailed: a bug, retried; its
+        message and traceback are redacted before they are stored or logged."""
+        trace = "".join(traceback.format_exception(exc))
         log.error(
-            "workers.action_crashed", execution=claimed.id, runner=claimed.runner, exc_info=exc
+            "workers.action_crashed",
+            execution=claimed.id,
+            runner=claimed.runner,
+            traceback=redact_text(trace, hidden),
         )
-        return _Outcome("failed", error=f"{type(exc).__name__}: {exc}", retryable=True)
+        message = redact_text(f"{type(exc).__name__}: {exc}", hidden)
+        return _Outcome("failed", error=message, retryable=True)
 
     def _runner(self, claimed: ClaimedExecution) -> Runner:
         runner = self._runners.get(claimed.runner)
