@@ -206,8 +206,8 @@ SLACK = PackBundle(
 BUILTIN_PACKS = (CORE, SLACK)
 # The triggers and actions Tidings ships: read-only. Users may add their own to these packs
 # (001_…txt's own example uses a `core.error_event` trigger), and those stay theirs to change.
-SHIPPED_REFS = frozenset(
-    item.ref for bundle in BUILTIN_PACKS for item in (*bundle.triggers, *bundle.actions)
+SHIPPED_REFS = frozenset(t.ref for b in BUILTIN_PACKS for t in b.triggers) | frozenset(
+    a.ref for b in BUILTIN_PACKS for a in b.actions
 )
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from tidings.domain.access import Permission, Principal, require, visibility_of
 from tidings.domain.automation import Enforcement
-from tidings.domain.cursors import CursorCodec, CursorError, query_scope
-from tidings.domain.errors import FieldProblem, InvalidInput, NotFound
+from tidings.domain.cursors import CursorCodec, query_scope
+from tidings.domain.errors import NotFound
 from tidings.domain.json import JSONValue
 from tidings.services.database import Database
 from tidings.services.event_queries import Page
+from tidings.services.id_pages import page_by_id
 from tidings.storage import enforcements as enforcement_store
 from tidings.storage.enforcements import EnforcementDetail, EnforcementFilter
 
@@ -46,43 +49,36 @@ class EnforcementQueries:
         """Newest first: by page number with an exact total, or after a cursor."""
         require(principal, Permission.AUTOMATION_READ)
         visibility = visibility_of(principal)
-        scope = query_scope(principal.tenant_id, "enforcements", _fingerprint(flt))
-        before = self._position(cursor, scope) if cursor else None
-        offset = 0 if before else (page - 1) * per_page
-        async with self._db.read() as conn:
-            items = await enforcement_store.list_enforcements(
+        tenant_id = principal.tenant_id
+
+        async def fetch(
+            conn: AsyncConnection, limit: int, offset: int, before_id: int | None
+        ) -> list[Enforcement]:
+            return await enforcement_store.list_enforcements(
                 conn,
-                tenant_id=principal.tenant_id,
+                tenant_id=tenant_id,
                 flt=flt,
                 visibility=visibility,
-                limit=per_page + 1,
+                limit=limit,
                 offset=offset,
-                before_id=before,
+                before_id=before_id,
             )
-            more = len(items) > per_page
-            items = items[:per_page]
-            total: int | None
-            if before:
-                total = None
-            elif not more and (items or offset == 0):
-                total = offset + len(items)
-            else:
-                total = await enforcement_store.count_enforcements(
-                    conn, tenant_id=principal.tenant_id, flt=flt, visibility=visibility
-                )
-        next_cursor = self._cursors.encode(scope=scope, position=[items[-1].id]) if more else None
-        return Page(items=items, total=total, next_cursor=next_cursor)
 
-    def _position(self, cursor: str, scope: str) -> int:
-        try:
-            position = self._cursors.decode(cursor, scope=scope)
-        except CursorError as exc:
-            raise InvalidInput.of(
-                FieldProblem("cursor", str(exc)), location="query parameters"
-            ) from None
-        if len(position) != 1 or not isinstance(position[0], int):
-            raise InvalidInput.of(FieldProblem("cursor", "malformed"), location="query parameters")
-        return position[0]
+        async def count(conn: AsyncConnection) -> int:
+            return await enforcement_store.count_enforcements(
+                conn, tenant_id=tenant_id, flt=flt, visibility=visibility
+            )
+
+        return await page_by_id(
+            self._db,
+            self._cursors,
+            scope=query_scope(tenant_id, "enforcements", _fingerprint(flt)),
+            page=page,
+            per_page=per_page,
+            cursor=cursor,
+            fetch=fetch,
+            count=count,
+        )
 
 
 def _fingerprint(flt: EnforcementFilter) -> dict[str, JSONValue]:

@@ -10,10 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tidings.domain.access import Permission, Principal, require, visibility_of
 from tidings.domain.automation import Execution, ExecutionStatus
 from tidings.domain.clock import Clock
-from tidings.domain.cursors import CursorCodec, CursorError, query_scope
-from tidings.domain.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from tidings.domain.cursors import CursorCodec, query_scope
+from tidings.domain.errors import Conflict, NotFound
 from tidings.domain.json import JSONValue
 from tidings.services.database import Database
+from tidings.services.id_pages import page_by_id
 from tidings.services.work_signal import WorkSignal
 from tidings.storage import execution_history as history_store
 from tidings.storage import executions as execution_store
@@ -77,32 +78,37 @@ class ExecutionAdmin:
         """Newest first: by page number with an exact total, or after a cursor (no total)."""
         require(principal, Permission.AUTOMATION_READ)
         visibility = visibility_of(principal)
-        scope = query_scope(principal.tenant_id, "executions", _fingerprint(flt))
-        before = self._position(cursor, scope) if cursor else None
-        offset = 0 if before else (page - 1) * per_page
-        async with self._db.read() as conn:
-            items = await history_store.list_executions(
+        tenant_id = principal.tenant_id
+
+        async def fetch(
+            conn: AsyncConnection, limit: int, offset: int, before_id: int | None
+        ) -> list[Execution]:
+            return await history_store.list_executions(
                 conn,
-                tenant_id=principal.tenant_id,
+                tenant_id=tenant_id,
                 flt=flt,
                 visibility=visibility,
-                limit=per_page + 1,
+                limit=limit,
                 offset=offset,
-                before_id=before,
+                before_id=before_id,
             )
-            more = len(items) > per_page
-            items = items[:per_page]
-            total: int | None
-            if before:
-                total = None
-            elif not more and (items or offset == 0):
-                total = offset + len(items)
-            else:
-                total = await history_store.count_executions(
-                    conn, tenant_id=principal.tenant_id, flt=flt, visibility=visibility
-                )
-        next_cursor = self._cursors.encode(scope=scope, position=[items[-1].id]) if more else None
-        return ExecutionPage(items=items, total=total, next_cursor=next_cursor)
+
+        async def count(conn: AsyncConnection) -> int:
+            return await history_store.count_executions(
+                conn, tenant_id=tenant_id, flt=flt, visibility=visibility
+            )
+
+        found = await page_by_id(
+            self._db,
+            self._cursors,
+            scope=query_scope(tenant_id, "executions", _fingerprint(flt)),
+            page=page,
+            per_page=per_page,
+            cursor=cursor,
+            fetch=fetch,
+            count=count,
+        )
+        return ExecutionPage(items=found.items, total=found.total, next_cursor=found.next_cursor)
 
     async def get(self, *, principal: Principal, execution_id: int) -> ExecutionDetail:
         """One execution with attempts and result, or NotFound (also for other tenants')."""
@@ -197,17 +203,6 @@ class ExecutionAdmin:
             execution_id=execution_id,
             visibility=visibility_of(principal),
         )
-
-    def _position(self, cursor: str, scope: str) -> int:
-        try:
-            position = self._cursors.decode(cursor, scope=scope)
-        except CursorError as exc:
-            raise InvalidInput.of(
-                FieldProblem("cursor", str(exc)), location="query parameters"
-            ) from None
-        if len(position) != 1 or not isinstance(position[0], int):
-            raise InvalidInput.of(FieldProblem("cursor", "malformed"), location="query parameters")
-        return position[0]
 
 
 def _fingerprint(flt: ExecutionFilter) -> dict[str, JSONValue]:
