@@ -39,7 +39,13 @@ _TIMER_PAYLOAD = _object(
         "fired_at": {"description": "When it fired."},
     }
 )
-_TIMEOUT: JSONObject = {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}
+# No `default`: an action's own timeout (the execution's) applies; this can only shorten it.
+_TIMEOUT: JSONObject = {
+    "type": "number",
+    "exclusiveMinimum": 0,
+    "maximum": 3600,
+    "description": "Seconds; at most the execution's own timeout, which applies when unset.",
+}
 
 CORE = PackBundle(
     pack=PackSpec(
@@ -115,7 +121,7 @@ CORE = PackBundle(
                     "url": {"type": "string", "pattern": "^https?://"},
                     "headers": {"type": "object", "additionalProperties": _TEXT},
                     "body": {"description": "A string is sent as is; other JSON as JSON."},
-                    "timeout": {**_TIMEOUT, "default": 30},
+                    "timeout": _TIMEOUT,
                 },
                 required=["url"],
             ),
@@ -145,7 +151,7 @@ CORE = PackBundle(
             parameters_schema=_closed(
                 {
                     "argv": {"type": "array", "items": _TEXT, "minItems": 1},
-                    "timeout": {**_TIMEOUT, "default": 60},
+                    "timeout": _TIMEOUT,
                 },
                 required=["argv"],
             ),
