@@ -6,12 +6,15 @@ import time
 from collections.abc import Callable, Sequence
 
 from bench import (
+    action_latency,
     batch_ingest,
     conditions,
     dialect_latency,
+    execution_throughput,
     grpc_vs_rest,
     ingest_memory,
     list_latency,
+    result_storage,
     single_ingest,
 )
 
@@ -23,6 +26,9 @@ BENCHMARKS: tuple[tuple[str, Callable[[Sequence[str] | None], None]], ...] = (
     ("ingest_memory", ingest_memory.main),
     ("grpc_vs_rest", grpc_vs_rest.main),
     ("conditions", conditions.main),
+    ("execution_throughput", execution_throughput.main),
+    ("action_latency", action_latency.main),
+    ("result_storage", result_storage.main),
 )
 
 
