@@ -136,26 +136,33 @@ class _Connections:
         self._slots = asyncio.Semaphore(max_connections)
 
     async def post(self, body: bytes) -> int:
-        """POST `body`; the answer's status."""
+        """POST `body`; the answer's status. A kept-alive connection the server has closed
+        meanwhile (uvicorn drops idle ones after 5 s) is replaced, and the request sent again."""
         async with self._slots:
-            if self._idle:
-                reader, writer = self._idle.pop()
-            else:
-                reader, writer = await asyncio.open_connection(self._host, self._port)
-            try:
-                writer.write(self._head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
-                status = int((await reader.readline()).split()[1])
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                await reader.readexactly(length)
-            except BaseException:
-                writer.close()
-                raise
-            self._idle.append((reader, writer))
-            return status
+            while True:
+                reused = bool(self._idle)
+                if reused:
+                    reader, writer = self._idle.pop()
+                else:
+                    reader, writer = await asyncio.open_connection(self._host, self._port)
+                try:
+                    writer.write(self._head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                    status_line = await reader.readline()
+                    if not status_line and reused:
+                        writer.close()
+                        continue
+                    status = int(status_line.split()[1])
+                    length = 0
+                    while (line := await reader.readline()) not in (b"\r\n", b""):
+                        name, _, value = line.partition(b":")
+                        if name.strip().lower() == b"content-length":
+                            length = int(value)
+                    await reader.readexactly(length)
+                except BaseException:
+                    writer.close()
+                    raise
+                self._idle.append((reader, writer))
+                return status
 
     def close(self) -> None:
         """Close the idle connections."""
