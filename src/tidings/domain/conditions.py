@@ -66,6 +66,8 @@ class Condition:
     rule: JSONValue
     evaluate: Evaluator
     children: tuple[tuple[str, Evaluator], ...] | None = None
+    # For a root `and` (False) or `or` (True): the clause value at which evaluation stops.
+    stop_when: bool | None = None
 
     def matches(self, data: JSONValue) -> bool:
         """Whether the rule's result is truthy for `data`; a rule that fails does not match."""
@@ -76,6 +78,27 @@ class Condition:
         if self.children is None:
             return {"$": self.matches(data)}
         return {path: _holds(evaluate, data) for path, evaluate in self.children}
+
+    def explain(self, data: JSONValue) -> tuple[bool, dict[str, bool]]:
+        """`matches` and `clauses` together, each clause evaluated once (ingest's hot path).
+
+        The verdict is what the short-circuiting root would answer: the first clause that
+        fails (an evaluation error) or equals `stop_when` decides; otherwise the last one does.
+        """
+        if not self.children or self.stop_when is None:
+            matched = self.matches(data)
+            return matched, ({"$": matched} if self.children is None else {})
+        verdicts: dict[str, bool] = {}
+        decided: bool | None = None
+        for path, evaluate in self.children:
+            try:
+                verdict, failed = truthy(evaluate(data)), False
+            except EvaluationError:
+                verdict, failed = False, True
+            verdicts[path] = verdict
+            if decided is None and (failed or verdict == self.stop_when):
+                decided = verdict
+        return (not self.stop_when if decided is None else decided), verdicts
 
 
 def _holds(evaluate: Evaluator, data: Data) -> bool:
@@ -97,7 +120,7 @@ def compile_condition(rule: JSONValue) -> Condition:
             evals = [_compile(arg, path) for arg, path in zip(args, paths, strict=True)]
             evaluate = short_circuit(evals, stop_when=_CLAUSE_ROOTS[operator])
             children = tuple(zip(paths, evals, strict=True))
-            return Condition(rule, _folded(evaluate, args), children)
+            return Condition(rule, _folded(evaluate, args), children, _CLAUSE_ROOTS[operator])
     return Condition(rule, _compile(rule, "$"))
 
 

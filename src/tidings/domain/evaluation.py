@@ -135,8 +135,10 @@ def decide(
     if not rule.enabled:
         return Decision(rule, ConditionOutcome.SKIPPED, {})
     context = condition_context(event_json, rule=rule, pack=pack.public_config)
-    clauses = rule.condition.clauses(context) if explain else {}
-    passed = rule.condition.matches(context)
+    if explain:
+        passed, clauses = rule.condition.explain(context)
+    else:
+        passed, clauses = rule.condition.matches(context), {}
     return Decision(rule, ConditionOutcome.PASSED if passed else ConditionOutcome.FAILED, clauses)
 
 

@@ -94,7 +94,7 @@ class TenantCatalogue:
             return []
         return [
             FieldProblem(
-                "payload" + "".join(f".{p}" if isinstance(p, str) else f"[{p}]" for p in path),
+                _json_path("payload", path),
                 message,
                 index,
             )
@@ -107,6 +107,11 @@ class TenantCatalogue:
         if entry is None or new.trigger_id is not None:
             return new
         return dataclasses.replace(new, trigger_id=entry.id)
+
+
+def _json_path(root: str, parts: list[Any]) -> str:
+    """`payload.a[2].b` from a schema error's instance path."""
+    return root + "".join(f".{p}" if isinstance(p, str) else f"[{p}]" for p in parts)
 
 
 def _schema_errors(validator: Any, payload: JSONObject) -> list[tuple[str, list[Any]]]:
@@ -341,7 +346,7 @@ def _parameter_problem(validator: Any, parameters: JSONValue, pack: PackConfig) 
     message, path = next(
         (e.message, list(e.instance_path)) for e in validator.iter_errors(parameters)
     )
-    where = "$" + "".join(f".{p}" if isinstance(p, str) else f"[{p}]" for p in path)
+    where = _json_path("$", path)
     return redact_text(
         f"parameters do not match the action's schema: {where}: {message}", pack.secrets
     )

@@ -255,3 +255,37 @@ def test_clauses_are_compiled_once_with_the_rule() -> None:
     data: JSONValue = {"event": {"severity": 4}, "ok": 0}
     assert [evaluate(data) for _path, evaluate in condition.children] == [True, 0]
     assert condition.evaluate(data) == 0  # the root short-circuits over the same evaluators
+
+
+@pytest.mark.parametrize("case", CASES, ids=[json.dumps(c[0])[:60] for c in CASES])
+def test_explain_agrees_with_matches_and_clauses_on_the_official_suite(
+    case: list[JSONValue],
+) -> None:
+    rule, data, _expected = case
+    condition = compile_condition(rule)
+    assert condition.explain(data) == (condition.matches(data), condition.clauses(data))
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        # An error before the deciding clause decides (the root would have raised): no match.
+        ({"or": [{"throw": "x"}, True]}, (False, {"$.or[0]": False, "$.or[1]": True})),
+        (
+            {"or": [False, 1, {"throw": "x"}]},
+            (True, {"$.or[0]": False, "$.or[1]": True, "$.or[2]": False}),
+        ),
+        ({"and": [True, {"throw": "x"}]}, (False, {"$.and[0]": True, "$.and[1]": False})),
+        ({"and": [0, {"throw": "x"}]}, (False, {"$.and[0]": False, "$.and[1]": False})),
+        ({"and": [1, "a"]}, (True, {"$.and[0]": True, "$.and[1]": True})),
+        ({"or": [0, ""]}, (False, {"$.or[0]": False, "$.or[1]": False})),
+        ({}, (True, {})),
+        ({"var": "n", ">": 1}, (True, {"$": True})),
+    ],
+)
+def test_explain_follows_the_short_circuit_root(
+    rule: JSONValue, expected: tuple[bool, dict[str, bool]]
+) -> None:
+    condition = compile_condition(rule)
+    assert condition.explain({"n": 2}) == expected
+    assert condition.explain({"n": 2})[0] == condition.matches({"n": 2})

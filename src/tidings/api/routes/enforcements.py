@@ -14,12 +14,11 @@ import orjson
 from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
+from tidings.api.attune_pages import check_list_query, pagination
 from tidings.api.dependencies import PrincipalDep, ServicesDep
 from tidings.api.routing import JSONRoute
 from tidings.api.time_bounds import time_bound
 from tidings.domain.automation import Enforcement, EnforcementStatus
-from tidings.domain.errors import FieldProblem, InvalidInput
-from tidings.domain.pagination import total_pages
 from tidings.domain.timestamps import format_rfc3339
 from tidings.storage.enforcements import EnforcementDetail, EnforcementFilter
 
@@ -84,13 +83,9 @@ async def list_enforcements(
     ] = None,
 ) -> Response:
     """Newest first, filtered by rule, event, status and trigger."""
-    problems = []
-    if status is not None and status not in EnforcementStatus.__members__.values():
-        problems.append(FieldProblem("status", f"must be one of {_STATUSES}"))
-    if cursor is not None and page != 1:
-        problems.append(FieldProblem("cursor", "use either page or cursor, not both"))
-    if problems:
-        raise InvalidInput.of(*problems, location="query parameters")
+    check_list_query(
+        status=status, statuses=(s.value for s in EnforcementStatus), page=page, cursor=cursor
+    )
     flt = EnforcementFilter(
         rule_id=rule,
         event_id=event,
@@ -102,14 +97,14 @@ async def list_enforcements(
     result = await services.enforcements.page(
         principal=principal, flt=flt, page=page, per_page=per_page, cursor=cursor
     )
-    pagination: dict[str, Any] = {
-        "page": None if cursor else page,
-        "page_size": per_page,
-        "total_items": result.total,
-        "total_pages": None if result.total is None else total_pages(result.total, per_page),
-        "next_cursor": result.next_cursor,
-    }
-    body = {"data": [summary_json(item) for item in result.items], "pagination": pagination}
+    paging = pagination(
+        page=page,
+        per_page=per_page,
+        cursor=cursor,
+        total=result.total,
+        next_cursor=result.next_cursor,
+    )
+    body = {"data": [summary_json(item) for item in result.items], "pagination": paging}
     return Response(orjson.dumps(body), media_type="application/json")
 
 

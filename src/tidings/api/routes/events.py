@@ -8,6 +8,7 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
+from tidings.api.attune_pages import check_list_query, pagination
 from tidings.api.dependencies import PrincipalDep, RequestIdDep, ServicesDep
 from tidings.api.idempotency import IdempotencyKey, claim_of
 from tidings.api.routing import JSONRoute
@@ -22,7 +23,6 @@ from tidings.api.time_bounds import time_bound
 from tidings.domain.access import Permission, require
 from tidings.domain.errors import FieldProblem, InvalidInput
 from tidings.domain.events import Event, EventFilter, NewEvent, materialize, summarize
-from tidings.domain.pagination import total_pages
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"], route_class=JSONRoute)
 
@@ -163,22 +163,18 @@ async def list_events(
         start=time_bound("start", start, end=False),
         end=time_bound("end", end, end=True),
     )
-    if cursor is not None and page != 1:
-        raise InvalidInput.of(
-            FieldProblem("cursor", "use either page or cursor, not both"),
-            location="query parameters",
-        )
+    check_list_query(status=None, statuses=(), page=page, cursor=cursor)
     result = await services.events.summaries(
         principal=principal, flt=flt, page=page, per_page=per_page, cursor=cursor
     )
-    pagination: dict[str, Any] = {
-        "page": None if cursor else page,
-        "page_size": per_page,
-        "total_items": result.total,
-        "total_pages": None if result.total is None else total_pages(result.total, per_page),
-        "next_cursor": result.next_cursor,
-    }
-    body = {"data": [summary_json(item) for item in result.items], "pagination": pagination}
+    paging = pagination(
+        page=page,
+        per_page=per_page,
+        cursor=cursor,
+        total=result.total,
+        next_cursor=result.next_cursor,
+    )
+    body = {"data": [summary_json(item) for item in result.items], "pagination": paging}
     return _response(200, orjson.dumps(body))
 
 

@@ -16,13 +16,12 @@ import orjson
 from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
+from tidings.api.attune_pages import check_list_query, pagination
 from tidings.api.dependencies import PrincipalDep, ServicesDep
 from tidings.api.routing import JSONRoute
 from tidings.api.schemas.executions import detail_json, summary_json
 from tidings.api.time_bounds import time_bound
 from tidings.domain.automation import ExecutionStatus
-from tidings.domain.errors import FieldProblem, InvalidInput
-from tidings.domain.pagination import total_pages
 from tidings.storage.execution_history import ExecutionFilter
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"], route_class=JSONRoute)
@@ -56,13 +55,9 @@ async def list_executions(
     ] = None,
 ) -> Response:
     """Newest first. Page numbers give exact totals; a cursor pages deep at constant cost."""
-    problems = []
-    if status is not None and status not in ExecutionStatus.__members__.values():
-        problems.append(FieldProblem("status", f"must be one of {_STATUSES}"))
-    if cursor is not None and page != 1:
-        problems.append(FieldProblem("cursor", "use either page or cursor, not both"))
-    if problems:
-        raise InvalidInput.of(*problems, location="query parameters")
+    check_list_query(
+        status=status, statuses=(s.value for s in ExecutionStatus), page=page, cursor=cursor
+    )
     flt = ExecutionFilter(
         enforcement_id=enforcement,
         action_ref=action_ref,
@@ -73,14 +68,14 @@ async def list_executions(
     result = await services.executions.page(
         principal=principal, flt=flt, page=page, per_page=per_page, cursor=cursor
     )
-    pagination: dict[str, Any] = {
-        "page": None if cursor else page,
-        "page_size": per_page,
-        "total_items": result.total,
-        "total_pages": None if result.total is None else total_pages(result.total, per_page),
-        "next_cursor": result.next_cursor,
-    }
-    return _json({"data": [summary_json(i) for i in result.items], "pagination": pagination})
+    paging = pagination(
+        page=page,
+        per_page=per_page,
+        cursor=cursor,
+        total=result.total,
+        next_cursor=result.next_cursor,
+    )
+    return _json({"data": [summary_json(i) for i in result.items], "pagination": paging})
 
 
 @router.get("/{execution_id}", summary="Get one execution with its attempts and result")
