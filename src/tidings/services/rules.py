@@ -31,7 +31,7 @@ from tidings.domain.templates import TemplateError, compile_params
 from tidings.domain.timestamps import format_rfc3339
 from tidings.services.database import Database
 from tidings.services.event_queries import visible_event
-from tidings.services.rule_engine import ExecutionDefaults, RuleEngine
+from tidings.services.rule_engine import RuleEngine
 from tidings.services.secret_box import SecretBox
 from tidings.storage import catalogue as catalogue_store
 from tidings.storage import rules as rule_store
@@ -176,14 +176,12 @@ async def existing_rule(conn: AsyncConnection, *, tenant_id: int, ref: str) -> R
 class RuleAdmin:
     """Rules (001_…txt): create, read, update, enable, disable, delete and test."""
 
-    def __init__(
-        self, db: Database, *, clock: Clock, box: SecretBox, engine: RuleEngine | None = None
-    ) -> None:
+    def __init__(self, db: Database, *, clock: Clock, box: SecretBox, engine: RuleEngine) -> None:
         self._db = db
         self._clock = clock
         self._box = box
-        # For dry runs only: the engine's catalogue, compiled once per catalogue version.
-        self._engine = engine or RuleEngine(box=box, defaults=ExecutionDefaults())
+        # Dry runs use ingest's engine: the same compiled catalogue, cached once per process.
+        self._engine = engine
 
     @asynccontextmanager
     async def _changing(self, ref: str) -> AsyncIterator[AsyncConnection]:
