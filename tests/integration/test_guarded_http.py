@@ -200,7 +200,6 @@ async def test_a_request_and_its_response_arrive_intact(server: RecordingServer)
                 "host": f"127.0.0.1:{server.port}",
                 "accept": "*/*",
                 "accept-encoding": "identity",  # so the captured body is bounded as sent
-                "connection": "keep-alive",
                 "user-agent": "Tidings",
                 "authorization": "Bearer s3cret",
                 "x-custom": "a",
@@ -283,15 +282,17 @@ async def test_a_redirect_is_returned_not_followed(server: RecordingServer) -> N
     ("size", "body", "truncated", "connections"),
     [
         # Cut short: the rest is never read, so the connection is closed, not pooled.
-        (200_000, PATTERN[:1000], True, 2),
-        (1001, PATTERN[:1000], True, 2),
+        (200_000, PATTERN[:1000], True, {2}),
+        # One byte over: the body may have arrived whole with the head (then the connection is
+        # clean and may be pooled) or not (then it is closed).
+        (1001, PATTERN[:1000], True, {1, 2}),
         # Exactly at the limit: complete, and the connection goes back to the pool.
-        (1000, PATTERN[:1000], False, 1),
-        (0, b"", False, 1),
+        (1000, PATTERN[:1000], False, {1}),
+        (0, b"", False, {1}),
     ],
 )
 async def test_the_response_body_is_captured_up_to_the_limit(
-    server: RecordingServer, size: int, body: bytes, truncated: bool, connections: int
+    server: RecordingServer, size: int, body: bytes, truncated: bool, connections: set[int]
 ) -> None:
     policy = HttpPolicy(allow_private=True, max_response_bytes=1000)
     async with GuardedClient(policy) as client:
@@ -299,7 +300,7 @@ async def test_the_response_body_is_captured_up_to_the_limit(
         follow_up = await client.request("GET", f"http://127.0.0.1:{server.port}/")
     assert (result.body, result.truncated) == (body, truncated)
     assert follow_up.body == b"hello"
-    assert server.connections == connections
+    assert server.connections in connections
 
 
 async def test_a_request_body_over_the_limit_is_never_sent(server: RecordingServer) -> None:

@@ -9,18 +9,20 @@ kept.
 The address guard is the reason this module exists. Checking a URL's host name and then letting the
 HTTP library resolve it again is open to DNS rebinding: the second answer can be 127.0.0.1 or the
 cloud metadata address. So resolution and the check happen in one place, at connect time, on the
-address actually dialled: `_GuardedBackend` is an httpcore network backend whose `connect_tcp`
-resolves the host itself, asks `tidings.domain.addresses.refusal_reason` about every address and
-dials only allowed ones. httpcore keeps the URL's host name for TLS (it passes the origin host as
-`server_hostname` to `start_tls`), so SNI and certificate checks are unchanged while the socket goes
-to a checked IP.
+address actually dialled: `_GuardedResolver` is the connector's resolver; it resolves the host,
+asks `tidings.domain.addresses.refusal_reason` about every address and hands back only allowed
+ones, which are what the connector dials. The URL's host name stays the TLS server name, so SNI and
+certificate checks are unchanged while the socket goes to a checked IP. aiohttp dials an IP literal
+without asking the resolver, so literals are checked before the request is made (a literal cannot
+rebind).
 
-httpx is used, not replaced: it provides URL parsing, header handling and response streaming, and
-httpcore's pool keeps connections alive so hundreds of requests a second to one host reuse a few
-sockets. httpx's own transport cannot take a network backend, so `_PoolTransport` wraps an
-`httpcore.AsyncConnectionPool` in a few lines instead of reaching into httpx's private attributes.
-The client never trusts the environment (`trust_env=False`): an `HTTP_PROXY` would dial on our
-behalf and bypass the guard.
+Built on aiohttp, not httpx (which the rest of Tidings uses as a client): one POST to a loopback
+receiver costs ~0.3 ms of CPU through aiohttp and ~1.2 ms through httpx/httpcore (their anyio
+layers, and a failed `import sniffio` on every call), measured in one process here, and the
+guarded httpx client cost about a quarter of the server's CPU in the action-latency benchmark
+(BENCHMARKS.md §10). Webhook deliveries at hundreds a second need the cheaper one. aiohttp never
+reads proxies or netrc from the environment unless asked (`trust_env` stays False: an
+`HTTP_PROXY` would dial on our behalf and bypass the guard).
 
 Header values and bodies are never logged nor put in error messages (they hold tokens); messages
 name host and port but not path or query, which can be secret too (a Slack webhook URL is one).
@@ -33,15 +35,19 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from ipaddress import ip_address
 from types import TracebackType
 from typing import Literal, Self
+from urllib.parse import urlsplit
 
-import httpcore
-import httpx
+import aiohttp
+import certifi
 import structlog
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.helpers import is_ip_address
+from yarl import URL
 
 from tidings.domain.addresses import refusal_reason
 
@@ -53,11 +59,14 @@ ErrorKind = Literal["refused", "invalid", "timeout", "connect", "protocol"]
 # the keep-alive timeout of common servers, so we rarely write to a socket the server just closed.
 _MAX_CONNECTIONS = 100
 _KEEPALIVE_EXPIRY_SECONDS = 5.0
+_READ_CHUNK = 65_536
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token: methods and header names
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")  # visible ASCII, space and tab: no CR/LF/NUL
 # Framing is derived from the body we send; a caller's own value could desynchronise the stream.
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
+# aiohttp would add `Content-Type: application/octet-stream` to a body sent without one.
+_NO_AUTO_HEADERS = ("Content-Type",)
 
 
 @dataclass(frozen=True)
@@ -92,68 +101,29 @@ class OutgoingRequestError(Exception):
         self.kind: ErrorKind = kind
 
 
-class _GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Resolves each host itself and dials only addresses `refusal_reason` allows."""
+class _AddressGuard:
+    """Resolves a host and keeps the addresses `refusal_reason` allows (all, when private
+    targets are allowed); raises when none is left."""
 
     def __init__(self, *, allow_private: bool) -> None:
         self._allow_private = allow_private
-        self._inner = httpcore.AnyIOBackend()
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        """Connect to the first allowed address `host` resolves to that accepts the connection."""
-        last_error: httpcore.ConnectError | None = None
-        for address in await self._allowed_addresses(host, port):
-            try:
-                return await self._inner.connect_tcp(
-                    address,
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except httpcore.ConnectError as exc:  # try the next address, as happy eyeballs would
-                last_error = exc
-        assert last_error is not None  # _allowed_addresses never returns an empty list
-        raise last_error
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        """Never: a Unix socket is a local service by definition."""
-        raise OutgoingRequestError("refused", "Unix sockets are not allowed")
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait, as the pool's retry backoff asks."""
-        await self._inner.sleep(seconds)
-
-    async def _allowed_addresses(self, host: str, port: int) -> list[str]:
-        """The addresses of `host` we may dial, in resolver order; raises when there are none."""
-        # An IPv6 literal's zone arrives URL-encoded (fe80::1%25eth0); the resolver wants it raw.
-        name = host.replace("%25", "%", 1) if ":" in host else host
+    async def allowed(self, host: str, port: int) -> list[tuple[str, int, int]]:
+        """(address, family, proto) of `host` we may dial, in resolver order."""
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(
-                name, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+                host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
             )
         except (socket.gaierror, UnicodeError) as exc:
             raise OutgoingRequestError("connect", f"could not resolve host {host!r}") from exc
-        allowed: list[str] = []
+        allowed: list[tuple[str, int, int]] = []
         reasons: list[str] = []
-        for *_, sockaddr in infos:
+        for family, _type, proto, _name, sockaddr in infos:
             address = str(sockaddr[0])
             reason = refusal_reason(ip_address(address))
             if reason is None or self._allow_private:
-                if address not in allowed:
-                    allowed.append(address)
+                if all(address != seen for seen, _, _ in allowed):
+                    allowed.append((address, family, proto))
             elif reason not in reasons:
                 reasons.append(reason)
         if allowed:
@@ -166,77 +136,60 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         )
 
 
-class _ResponseStream(httpx.AsyncByteStream):
-    """An httpcore response body as httpx expects it; closing it releases the connection."""
+class _GuardedResolver(AbstractResolver):
+    """The connector's resolver: only addresses the guard allows are ever dialled."""
 
-    def __init__(self, response: httpcore.Response) -> None:
-        self._response = response
+    def __init__(self, guard: _AddressGuard) -> None:
+        self._guard = guard
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for part in self._response.aiter_stream():
-            yield part
-
-    async def aclose(self) -> None:
-        """Release the connection: back to the pool if the body was read, else closed."""
-        await self._response.aclose()
-
-
-class _PoolTransport(httpx.AsyncBaseTransport):
-    """httpx over an httpcore pool with our backend; httpcore errors pass through untranslated."""
-
-    def __init__(self, pool: httpcore.AsyncConnectionPool) -> None:
-        self._pool = pool
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send `request` through the pool and return its streaming response."""
-        assert isinstance(request.stream, httpx.AsyncByteStream)
-        response = await self._pool.handle_async_request(
-            httpcore.Request(
-                method=request.method,
-                url=httpcore.URL(
-                    scheme=request.url.raw_scheme,
-                    host=request.url.raw_host,
-                    port=request.url.port,
-                    target=request.url.raw_path,
-                ),
-                headers=request.headers.raw,
-                content=request.stream,
-                extensions=request.extensions,
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        """The allowed addresses of `host`, as aiohttp's connector wants them."""
+        return [
+            ResolveResult(
+                hostname=host,
+                host=address,
+                port=port,
+                family=address_family,
+                proto=proto,
+                flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
             )
-        )
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.headers,
-            stream=_ResponseStream(response),
-            extensions=response.extensions,
-        )
+            for address, address_family, proto in await self._guard.allowed(host, port)
+        ]
 
-    async def aclose(self) -> None:
-        """Close every pooled connection."""
-        await self._pool.aclose()
+    async def close(self) -> None:
+        """Nothing to release: resolution is the event loop's getaddrinfo."""
+
+
+class _Response(aiohttp.ClientResponse):
+    """A response that remembers the address it came from: aiohttp lets go of the connection
+    as soon as a short body is read, and with it the socket that knew the peer."""
+
+    remote_ip = ""
+
+    async def start(self, connection: aiohttp.connector.Connection) -> Self:
+        """Note the peer's address, then read the status line and headers."""
+        transport = connection.transport
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        self.remote_ip = str(peer[0]) if peer else ""
+        await super().start(connection)
+        return self
 
 
 class GuardedClient:
-    """Sends outgoing requests under an `HttpPolicy`; share one per process for connection reuse."""
+    """Sends outgoing requests under an `HttpPolicy`; share one per process for connection reuse.
+
+    The aiohttp session is made on first use, inside the event loop that will use it.
+    """
 
     def __init__(self, policy: HttpPolicy, *, ssl_context: ssl.SSLContext | None = None) -> None:
         # ssl_context: the certificates to trust (an operator's private CA, a test's own); by
         # default certifi's, never the environment's.
         self._policy = policy
-        pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
-            max_connections=_MAX_CONNECTIONS,
-            max_keepalive_connections=_MAX_CONNECTIONS,
-            keepalive_expiry=_KEEPALIVE_EXPIRY_SECONDS,
-            network_backend=_GuardedBackend(allow_private=policy.allow_private),
-        )
-        self._client = httpx.AsyncClient(
-            transport=_PoolTransport(pool),
-            trust_env=False,  # no proxy, netrc or CA bundle from the environment
-            follow_redirects=False,
-            # identity: a compressed body would be inflated in memory before it could be bounded.
-            headers={"User-Agent": policy.user_agent, "Accept-Encoding": "identity"},
-        )
+        self._ssl = ssl_context or ssl.create_default_context(cafile=certifi.where())
+        self._guard = _AddressGuard(allow_private=policy.allow_private)
+        self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -251,7 +204,28 @@ class GuardedClient:
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                resolver=_GuardedResolver(self._guard),
+                ssl=self._ssl,
+                limit=_MAX_CONNECTIONS,
+                keepalive_timeout=_KEEPALIVE_EXPIRY_SECONDS,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                trust_env=False,  # no proxy or netrc from the environment
+                auto_decompress=False,  # a compressed body would be inflated before being bounded
+                # identity: ask for the body as it is, so the bound applies to what is sent.
+                headers={"User-Agent": self._policy.user_agent, "Accept-Encoding": "identity"},
+                cookie_jar=aiohttp.DummyCookieJar(),  # no state carried from one request to another
+                response_class=_Response,
+            )
+        return self._session
 
     async def request(
         self,
@@ -272,27 +246,30 @@ class GuardedClient:
                 f"request body is {len(body)} bytes; the limit is {self._policy.max_request_bytes}",
             )
         timeout = self._timeout(timeout_seconds)
-        where = _authority(target.host, target.port or _DEFAULT_PORTS[target.scheme])
+        host, port = str(target.host), int(target.port or _DEFAULT_PORTS[target.scheme])
+        where = _authority(urlsplit(url).hostname or host, port)  # as the URL spells it
         started = time.perf_counter()
         try:
             async with asyncio.timeout(timeout):
+                if is_ip_address(host):  # the connector dials literals without resolving them
+                    await self._guard.allowed(host, port)
                 return await self._send(method, target, request_headers, body, timeout, started)
-        except OutgoingRequestError:
+        except OutgoingRequestError as exc:
+            if exc.kind == "refused":  # name the host as the URL spelt it
+                raise OutgoingRequestError("refused", _respelt(str(exc), where)) from None
             raise
-        except (TimeoutError, httpcore.TimeoutException, httpx.TimeoutException) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise OutgoingRequestError(
                 "timeout", f"no complete response from {where} within {timeout:g} s"
             ) from exc
-        except (httpcore.ConnectError, httpx.ConnectError) as exc:
+        except aiohttp.InvalidURL as exc:
+            raise OutgoingRequestError("invalid", "not a valid URL") from exc
+        except aiohttp.ClientConnectorError as exc:
             raise OutgoingRequestError(
                 "connect", f"could not connect to {where}: {_connect_failure(exc)}"
             ) from exc
-        except (httpcore.LocalProtocolError, httpx.LocalProtocolError) as exc:
+        except (aiohttp.ClientError, OSError) as exc:
             # Its text may quote a header value, so it is not passed on.
-            raise OutgoingRequestError(
-                "invalid", f"the request to {where} could not be sent as HTTP"
-            ) from exc
-        except (httpcore.ProtocolError, httpcore.NetworkError, httpx.TransportError) as exc:
             raise OutgoingRequestError(
                 "protocol", f"{where} broke off or answered with malformed HTTP"
             ) from exc
@@ -300,42 +277,50 @@ class GuardedClient:
     async def _send(
         self,
         method: str,
-        target: httpx.URL,
+        target: URL,
         headers: Mapping[str, str],
         body: bytes | None,
-        phase_timeout: float,
+        deadline_seconds: float,
         started: float,
     ) -> HttpResult:
-        request = self._client.build_request(
-            method, target, headers=headers, content=body, timeout=phase_timeout
+        response = await self._client().request(
+            method,
+            target,
+            headers=headers,
+            data=body,
+            allow_redirects=False,
+            skip_auto_headers=_NO_AUTO_HEADERS,
+            timeout=aiohttp.ClientTimeout(total=deadline_seconds),
         )
-        response = await self._client.send(request, stream=True)
         try:
-            remote_ip = _remote_ip(response)
             captured, truncated = await self._capture(response)
-        finally:
-            # Closes the connection if the body was cut short, else returns it to the pool.
-            await response.aclose()
+        except BaseException:
+            response.close()  # the connection is in an unknown state: never reuse it
+            raise
+        if truncated:
+            response.close()  # the rest is unread: close rather than pool the connection
+        else:
+            response.release()
         response_headers: dict[str, str] = {}
-        for name, value in response.headers.multi_items():
-            name = name.lower()
+        for raw_name, raw_value in response.raw_headers:
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
             previous = response_headers.get(name)
             response_headers[name] = value if previous is None else f"{previous}, {value}"
         return HttpResult(
-            status=response.status_code,
+            status=response.status,
             headers=response_headers,
             body=captured,
             truncated=truncated,
             elapsed_ms=(time.perf_counter() - started) * 1000,
-            remote_ip=remote_ip,
+            remote_ip=response.remote_ip if isinstance(response, _Response) else "",
         )
 
-    async def _capture(self, response: httpx.Response) -> tuple[bytes, bool]:
+    async def _capture(self, response: aiohttp.ClientResponse) -> tuple[bytes, bool]:
         """The first `max_response_bytes` of the body (as sent: never decompressed) and whether
         more followed; reading stops as soon as the limit is passed."""
         limit = self._policy.max_response_bytes
         captured = bytearray()
-        async for chunk in response.aiter_raw():
+        while chunk := await response.content.read(_READ_CHUNK):
             captured += chunk
             if len(captured) > limit:
                 return bytes(captured[:limit]), True
@@ -353,21 +338,22 @@ class GuardedClient:
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def _checked_url(url: str) -> httpx.URL:
+def _checked_url(url: str) -> URL:
     """The parsed URL, if it is absolute http(s) with a host and no credentials."""
     try:
-        target = httpx.URL(url)
-    except httpx.InvalidURL as exc:
+        target = URL(url)
+        host = target.host
+    except (ValueError, TypeError) as exc:
         raise OutgoingRequestError("invalid", "not a valid URL") from exc
     if target.scheme not in _DEFAULT_PORTS:
         raise OutgoingRequestError(
             "invalid", f"URL scheme {target.scheme!r} is not allowed; use http or https"
         )
-    if target.userinfo:
+    if target.user is not None or target.password is not None:
         raise OutgoingRequestError(
             "invalid", "credentials in the URL are not allowed; send them in a header"
         )
-    if not target.host:
+    if not host:
         raise OutgoingRequestError("invalid", "the URL has no host")
     return target
 
@@ -397,16 +383,15 @@ def _checked_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return dict(headers)
 
 
-def _remote_ip(response: httpx.Response) -> str:
-    """The IP address the response came from, as the socket reports it."""
-    stream = response.extensions.get("network_stream")
-    server_addr = stream.get_extra_info("server_addr") if stream is not None else None
-    return str(server_addr[0]) if server_addr else ""
-
-
 def _authority(host: str, port: int) -> str:
     """host:port for messages, with an IPv6 literal in brackets as in a URL."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _respelt(message: str, where: str) -> str:
+    """A refusal naming `where` (the URL's own spelling of host and port)."""
+    _, _, reason = message.partition(": ")
+    return f"refusing to connect to {where}: {reason}"
 
 
 def _connect_failure(exc: BaseException | None) -> str:
@@ -415,13 +400,16 @@ def _connect_failure(exc: BaseException | None) -> str:
     for _ in range(16):  # a chain is a few links long; the bound guards against a cycle
         if exc is None:
             break
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            innermost = "TLS certificate verification failed"
-        elif isinstance(exc, ssl.SSLError):
+        if isinstance(exc, aiohttp.ClientConnectorCertificateError | ssl.SSLCertVerificationError):
+            return "TLS certificate verification failed"
+        if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
             innermost = "TLS handshake failed"
         elif isinstance(exc, ConnectionRefusedError):
             innermost = "connection refused"
         elif isinstance(exc, OSError) and exc.strerror:
             innermost = exc.strerror.lower()
-        exc = exc.__cause__ or exc.__context__
+        if isinstance(exc, aiohttp.ClientConnectorError) and exc.__cause__ is None:
+            exc = exc.os_error
+        else:
+            exc = exc.__cause__ or exc.__context__
     return innermost
