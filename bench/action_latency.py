@@ -14,6 +14,11 @@ from the ingest transaction to its claim, and how long it ran (claim to recorded
 
 Baseline, same run, same receiver and sender: the same paced POSTs sent straight to the receiver
 (a bare HTTP round trip, no Tidings), before and after the measured run (ABA).
+
+Then, unless `--capacity 0`, the server is overloaded (by default 400 events/s for half the run's
+length) and the events whose action arrived per second, from the first send to the last arrival,
+are its capacity: the rate it completes end to end, which the target rate must stay well below
+for latency to stay low.
 """
 
 from __future__ import annotations
@@ -120,6 +125,17 @@ def measure(
     return Run(label, latencies, sent.count - len(got), sent, server_cpu)
 
 
+def completed_per_second(receiver: str, kind: str, rate: float) -> float:
+    """Events whose action arrived, per second from the first send to the last arrival: under
+    overload, how many a second the server completes end to end (its capacity)."""
+    got = arrivals(receiver, kind)
+    if not got:
+        return 0.0
+    # Request `seq` was due at seq / rate after the start; its arrival came `latency` later.
+    end = max(seq / rate + latency for seq, latency in got.items())
+    return len(got) / end
+
+
 def breakdown(server: BenchServer, since_ns: int) -> tuple[list[float], list[float]]:
     """Queue wait (created -> started) and run time (started -> finished), in ms, of the
     executions created since `since_ns`, from the executions API."""
@@ -128,7 +144,12 @@ def breakdown(server: BenchServer, since_ns: int) -> tuple[list[float], list[flo
     params: dict[str, Any] = {"per_page": 100, "start": format_rfc3339(since_ns)}
     with httpx.Client(base_url=server.url, headers=server.headers, timeout=60) as http:
         while True:
-            page = http.get("/api/v1/executions", params=params).json()
+            answer = http.get("/api/v1/executions", params=params)
+            page = answer.json()
+            if "data" not in page:
+                log = server.log_path.read_text()[-3000:]
+                problem = f"executions API: {answer.status_code} {answer.text[:500]}"
+                raise RuntimeError(f"{problem}\nserver log:\n{log}")
             for item in page["data"]:
                 if item["started"] and item["finished"]:
                     created, started, finished = (
@@ -164,7 +185,15 @@ def print_run(run: Run) -> None:
     )
 
 
-def run_engine(engine: str, root: Path, *, rules: int, rate: float, seconds: float) -> None:
+def run_engine(
+    engine: str,
+    root: Path,
+    *,
+    rules: int,
+    rate: float,
+    seconds: float,
+    capacity_rate: float = 0.0,
+) -> None:
     """Receiver, server, catalogue, warm-up, then direct / events / direct."""
     env = {"TIDINGS_ALLOW_PRIVATE_TARGETS": "1"}
     with running_receiver("bench.action_latency") as receiver, _server(engine, root, env) as server:
@@ -198,6 +227,18 @@ def run_engine(engine: str, root: Path, *, rules: int, rate: float, seconds: flo
             seconds=seconds / 2,
         )
         queued, running = breakdown(server, since)
+        capacity = None
+        if capacity_rate:
+            overload = measure(
+                f"capacity (overload at {capacity_rate:.0f} events/s)",
+                events(server, "cap"),
+                receiver,
+                "cap",
+                rate=capacity_rate,
+                seconds=seconds / 2,
+                server=server,
+            )
+            capacity = (overload, completed_per_second(receiver, "cap", capacity_rate))
     print(f"  [{engine}]")
     for run in (before, ours, after):
         print_run(run)
@@ -208,6 +249,14 @@ def run_engine(engine: str, root: Path, *, rules: int, rate: float, seconds: flo
         f"p50 {q50:.2f} / p99 {q99:.2f} ms; running (claimed -> recorded, incl. the request) "
         f"p50 {r50:.2f} / p99 {r99:.2f} ms"
     )
+    if capacity is not None:
+        overload, per_second = capacity
+        print(
+            f"    capacity: {per_second:,.0f} events/s completed end to end while sent "
+            f"{overload.sent.count / (seconds / 2):,.0f}/s ({len(overload.latency_ms):,} of "
+            f"{overload.sent.count:,} arrived; server CPU "
+            f"{(overload.server_cpu or 0):.0%} of one core) vs the target rate {rate:.0f}/s"
+        )
     base50, base99, _ = _percentiles(
         before.latency_ms + after.latency_ms, before.missing + after.missing
     )
@@ -245,6 +294,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--engines", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql"
     )
     parser.add_argument("--dir", type=Path, default=None, help="parent dir for the data dirs")
+    parser.add_argument(
+        "--capacity",
+        type=float,
+        default=400.0,
+        help="after the runs, overload the server at this rate to measure its capacity (0: skip)",
+    )
     parser.add_argument("--receiver", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -263,7 +318,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             continue
         root = Path(tempfile.mkdtemp(prefix=f"tidings-bench-latency-{engine}-", dir=args.dir))
         try:
-            run_engine(engine, root, rules=args.rules, rate=args.rate, seconds=args.duration)
+            run_engine(
+                engine,
+                root,
+                rules=args.rules,
+                rate=args.rate,
+                seconds=args.duration,
+                capacity_rate=args.capacity,
+            )
         finally:
             shutil.rmtree(root, ignore_errors=True)
 

@@ -372,3 +372,29 @@ async def test_a_cancel_requested_while_an_attempt_runs_is_not_outlived_by_its_r
     assert stored["status"] == "cancelled"
     assert stored["finished_at"] is not None
     assert await queue.claim(worker="w2", limit=1, lease_seconds=LEASE) == []
+
+
+async def test_statistics_are_refreshed_once_the_queue_has_grown(
+    services: Services, queue: ExecutionQueue, engine_name: str
+) -> None:
+    assert not await queue.refresh_statistics(after_changes=1_000)  # nothing changed yet
+    await enqueue(services, *(new_execution() for _ in range(1_500)))
+    if engine_name == "sqlite":  # SQLite's planner needs no statistics for the queue
+        assert not await queue.refresh_statistics(after_changes=1_000)
+        return
+    # PostgreSQL's counters reach pg_stat_user_tables within a second or so of the commit.
+    deadline = asyncio.get_running_loop().time() + 15
+    while not await queue.refresh_statistics(after_changes=1_000):
+        assert asyncio.get_running_loop().time() < deadline, "never analyzed"
+        await asyncio.sleep(0.1)
+    async with services.db.read() as conn:
+        analyzed = await conn.execute(
+            text(
+                "SELECT n_mod_since_analyze, last_analyze IS NOT NULL FROM pg_stat_user_tables "
+                "WHERE schemaname = current_schema() AND relname = 'executions'"
+            )
+        )
+        changed, has_run = analyzed.one()
+    assert has_run
+    assert changed < 1_000
+    assert not await queue.refresh_statistics(after_changes=1_000)  # fresh: not again

@@ -37,7 +37,7 @@ import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from ipaddress import ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from types import TracebackType
 from typing import Literal, Self
 from urllib.parse import urlsplit
@@ -110,6 +110,13 @@ class _AddressGuard:
 
     async def allowed(self, host: str, port: int) -> list[tuple[str, int, int]]:
         """(address, family, proto) of `host` we may dial, in resolver order."""
+        literal = _literal(host)
+        if literal is not None:  # no resolver (nor its thread) for an address as written
+            reason = refusal_reason(literal)
+            if reason is None or self._allow_private:
+                family = socket.AF_INET6 if literal.version == 6 else socket.AF_INET
+                return [(host, family, socket.IPPROTO_TCP)]
+            raise _refused(host, port, [reason])
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(
                 host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
@@ -128,12 +135,7 @@ class _AddressGuard:
                 reasons.append(reason)
         if allowed:
             return allowed
-        log.info("outgoing_request_refused", host=host, port=port, reasons=reasons)
-        raise OutgoingRequestError(
-            "refused",
-            f"refusing to connect to {_authority(host, port)}: "
-            f"the address is {' / '.join(reasons)}, not public",
-        )
+        raise _refused(host, port, reasons)
 
 
 class _GuardedResolver(AbstractResolver):
@@ -381,6 +383,25 @@ def _checked_headers(headers: Mapping[str, str]) -> dict[str, str]:
                 "(control characters or non-ASCII)",
             )
     return dict(headers)
+
+
+def _refused(host: str, port: int, reasons: list[str]) -> OutgoingRequestError:
+    """The error for a host none of whose addresses may be dialled (logged, without headers)."""
+    log.info("outgoing_request_refused", host=host, port=port, reasons=reasons)
+    return OutgoingRequestError(
+        "refused",
+        f"refusing to connect to {_authority(host, port)}: "
+        f"the address is {' / '.join(reasons)}, not public",
+    )
+
+
+def _literal(host: str) -> IPv4Address | IPv6Address | None:
+    """The address a canonical IP literal names; None for names and other spellings (`127.1`,
+    `0x7f.0.0.1`), which the resolver expands."""
+    try:
+        return ip_address(host)
+    except ValueError:
+        return None
 
 
 def _authority(host: str, port: int) -> str:

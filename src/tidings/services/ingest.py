@@ -36,6 +36,7 @@ from tidings.domain.errors import (
 from tidings.domain.events import Event, NewEvent, materialize
 from tidings.domain.timestamps import NS_PER_SECOND
 from tidings.services.database import Database
+from tidings.services.execution_dispatch import Handoff, LocalPool, handoff_for
 from tidings.services.rule_engine import RuleEngine, TenantCatalogue
 from tidings.services.work_signal import WorkSignal
 from tidings.storage import events as event_store
@@ -99,10 +100,16 @@ class Ingestor:
         self._clock = clock
         self._engine = engine
         self._signal = signal
+        self._pool: LocalPool | None = None
         self._enqueued = False
         self._ttl_ns = idempotency_ttl_seconds * NS_PER_SECOND
         self._waiting: list[_Request] = []
         self._writes: set[asyncio.Task[None]] = set()
+
+    def attach_pool(self, pool: LocalPool | None) -> None:
+        """Hand executions straight to this process's worker pool when it has room
+        (`execution_dispatch`); None stops that."""
+        self._pool = pool
 
     async def ingest(
         self,
@@ -131,16 +138,19 @@ class Ingestor:
 
     async def _write_group(self) -> None:
         taken: list[_Request] | None = None
+        handoff = handoff_for(self._pool)
 
         async def work(conn: AsyncConnection) -> list[Result]:
             nonlocal taken
             if taken is None:  # the committer may run work twice; take the queue only once
                 taken, self._waiting = self._waiting, []
-            return await self._store(conn, taken)
+            return await self._store(conn, taken, handoff)
 
         try:
             results = await self._db.write(work)
         except Exception as error:
+            if handoff is not None:
+                handoff.abandon()
             if taken is None:  # failed before the transaction began: nothing was taken
                 taken, self._waiting = self._waiting, []
             if isinstance(error, Unavailable):  # an outage fails every request alike
@@ -155,7 +165,7 @@ class Ingestor:
                     await self._write_alone(request)
             return
         assert taken is not None
-        self._wake_workers()
+        self._wake_workers(handoff)
         for request, result in zip(taken, results, strict=True):
             _settle(request, result)
 
@@ -169,21 +179,30 @@ class Ingestor:
                 isinstance(error, IntegrityError) and request.claim is not None
             ):
                 break
+            handoff = handoff_for(self._pool)
             try:
-                [result] = await self._db.write(lambda conn: self._store(conn, [request]))
+                [result] = await self._db.write(
+                    lambda conn: self._store(conn, [request], handoff)  # noqa: B023 (awaited here)
+                )
             except Exception as caught:
+                if handoff is not None:
+                    handoff.abandon()
                 # Another node stored the same key between our lookup and our insert: its
                 # transaction has committed now, so the next attempt replays its answer.
                 error = caught
                 continue
-            self._wake_workers()
+            self._wake_workers(handoff)
             _settle(request, result)
             return
         assert error is not None
         if not request.future.done():
             request.future.set_exception(error)
 
-    async def _store(self, conn: AsyncConnection, requests: list[_Request]) -> list[Result]:
+    async def _store(
+        self, conn: AsyncConnection, requests: list[_Request], handoff: Handoff | None
+    ) -> list[Result]:
+        if handoff is not None:
+            handoff.restart()  # an earlier run of this work was rolled back
         now = self._clock.now_ns()
         stored = await self._stored_answers(conn, requests, now)
         results: list[Result | None] = [None] * len(requests)
@@ -260,7 +279,7 @@ class Ingestor:
                     }
                 )
         await idempotency_store.save_responses(conn, rows=answers)
-        await self._enforce(conn, catalogues, stored_by_tenant, requests, now)
+        await self._enforce(conn, catalogues, stored_by_tenant, requests, now, handoff)
         for i, request in enumerate(requests):
             if results[i] is None:  # replay the first request of this group with the same key
                 key = request.key
@@ -295,6 +314,7 @@ class Ingestor:
         stored: dict[int, list[Event]],
         requests: list[_Request],
         now: int,
+        handoff: Handoff | None,
     ) -> None:
         """Evaluate the rules of the stored events' triggers in this same transaction."""
         if self._engine is None:
@@ -308,12 +328,16 @@ class Ingestor:
                 tenant_locator=locators[tenant_id],
                 events=events,
                 now=now,
+                handoff=handoff,
             )
             if outcome.executions:
                 self._enqueued = True
 
-    def _wake_workers(self) -> None:
-        """After a commit that queued executions, wake this process's workers."""
+    def _wake_workers(self, handoff: Handoff | None) -> None:
+        """After a commit: start what was handed to this process's pool, and wake its workers
+        if executions were left on the queue."""
+        if handoff is not None:
+            handoff.deliver()
         if self._enqueued and self._signal is not None:
             self._enqueued = False
             self._signal.notify()

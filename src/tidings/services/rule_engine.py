@@ -32,6 +32,7 @@ from tidings.domain.errors import FieldProblem
 from tidings.domain.evaluation import (
     ActionSpec,
     CompiledRule,
+    Decision,
     PackConfig,
     Rendered,
     decide,
@@ -45,6 +46,7 @@ from tidings.domain.json import JSONObject, JSONValue
 from tidings.domain.redaction import REDACTED, redact_text
 from tidings.domain.templates import TemplateError, compile_params
 from tidings.domain.timestamps import format_rfc3339
+from tidings.services.execution_dispatch import Handoff
 from tidings.services.secret_box import SecretBox, SecretUnreadable
 from tidings.storage import enforcements as enforcement_store
 from tidings.storage import executions as execution_store
@@ -120,9 +122,17 @@ def _schema_errors(validator: Any, payload: JSONObject) -> list[tuple[str, list[
     return [(e.message, list(e.instance_path)) for e in validator.iter_errors(payload)][:10]
 
 
+# What an evaluation's enforcement row says, by outcome (looked up, not computed, per row).
+_OUTCOME = {outcome: outcome.value for outcome in ConditionOutcome}
+_ENFORCEMENT_STATUS = {
+    outcome: EnforcementStatus.COMPLETED.value for outcome in ConditionOutcome
+} | {ConditionOutcome.PASSED: EnforcementStatus.SCHEDULED.value}
+
+
 @dataclass(frozen=True)
 class EnforceResult:
-    """What one call of `enforce` recorded."""
+    """What one call of `enforce` recorded: enforcements, and executions left on the queue for
+    any worker to claim (not those handed to the local pool)."""
 
     enforcements: int
     executions: int
@@ -231,50 +241,46 @@ class RuleEngine:
         tenant_locator: str,
         events: Sequence[Event],
         now: int,
+        handoff: Handoff | None = None,
     ) -> EnforceResult:
-        """Evaluate, and record enforcements and queued executions, for `events` of one tenant."""
-        decided = []
+        """Evaluate, and record enforcements and executions, for `events` of one tenant;
+        executions the local pool has room for are written leased to it (`handoff`)."""
+        only_matches = catalogue.recording is EnforcementRecording.MATCHES
+        rows: list[tuple[Any, ...]] = []
+        passed: list[tuple[int, Event, JSONObject, Decision]] = []  # (row index, ...)
         for event in events:
             candidates = catalogue.rules.get(event.type)
             if not candidates:
                 continue
             view = event_view(event)
             for rule in candidates:
-                decision = decide(rule, view, pack=catalogue.packs[rule.pack_id])
-                if (
-                    catalogue.recording is EnforcementRecording.MATCHES
-                    and decision.outcome is not ConditionOutcome.PASSED
-                ):
+                d = decide(rule, view, pack=catalogue.packs[rule.pack_id])
+                if d.outcome is ConditionOutcome.PASSED:
+                    passed.append((len(rows), event, view, d))
+                elif only_matches:
                     continue
-                decided.append((event, view, decision))
-        if not decided:
+                rows.append(
+                    (
+                        tenant_id,
+                        rule.id,
+                        rule.ref,
+                        rule.trigger_ref,
+                        event.id,
+                        _ENFORCEMENT_STATUS[d.outcome],
+                        _OUTCOME[d.outcome],
+                        d.clauses,
+                        now,
+                        now,
+                    )
+                )
+        if not rows:
             return EnforceResult(0, 0)
-        rows = [
-            (
-                tenant_id,
-                d.rule.id,
-                d.rule.ref,
-                d.rule.trigger_ref,
-                event.id,
-                (
-                    EnforcementStatus.SCHEDULED
-                    if d.outcome is ConditionOutcome.PASSED
-                    else EnforcementStatus.COMPLETED
-                ).value,
-                d.outcome.value,
-                d.clauses,
-                now,
-                now,
-            )
-            for event, _view, d in decided
-        ]
         ids = await enforcement_store.insert_enforcements(conn, rows)
         timestamp = format_rfc3339(now)
         executions: list[NewExecution] = []
         failures: list[tuple[int, str]] = []
-        for enforcement_id, (event, view, d) in zip(ids, decided, strict=True):
-            if d.outcome is not ConditionOutcome.PASSED:
-                continue
+        for index, event, view, d in passed:
+            enforcement_id = ids[index]
             pack = catalogue.packs[d.rule.pack_id]
             system: dict[str, JSONValue] = {
                 "timestamp": timestamp,
@@ -295,16 +301,45 @@ class RuleEngine:
             )
             if problem is not None:
                 failures.append((len(executions) - 1, problem))
-        execution_ids = await execution_store.insert_executions(conn, rows=executions, now=now)
+        queued = await self._hand_off(conn, executions, failures, handoff, now)
+        return EnforceResult(len(ids), queued)
+
+    async def _hand_off(
+        self,
+        conn: AsyncConnection,
+        executions: list[NewExecution],
+        failures: list[tuple[int, str]],
+        handoff: Handoff | None,
+        now: int,
+    ) -> int:
+        """Write the executions: as many runnable ones as the local pool has room for leased to
+        it, the rest queued, those that cannot run failed; how many went to the queue."""
+        failed = {i for i, _ in failures}
+        runnable = [e for i, e in enumerate(executions) if i not in failed]
+        leased = 0
+        if handoff is not None and runnable:
+            leased = handoff.reserve(len(runnable))
+        if leased:
+            handoff_rows, runnable = runnable[:leased], runnable[leased:]
+            assert handoff is not None
+            claimed = await execution_store.insert_leased(
+                conn, rows=handoff_rows, worker=handoff.worker, now=now, lease_ns=handoff.lease_ns
+            )
+            handoff.add(claimed)
+        rows = runnable + [executions[i] for i, _ in failures]
+        execution_ids = await execution_store.insert_executions(conn, rows=rows, now=now)
         if failures:
             await execution_store.fail_unrun(
                 conn,
-                failures=[(execution_ids[i], message) for i, message in failures],
+                failures=[
+                    (execution_ids[len(runnable) + n], message)
+                    for n, (_, message) in enumerate(failures)
+                ],
                 now=now,
             )
-        if len(failures) < len(executions):
+        if runnable:
             await execution_store.announce(conn)
-        return EnforceResult(len(ids), len(executions) - len(failures))
+        return len(runnable)
 
     def _execution(
         self,

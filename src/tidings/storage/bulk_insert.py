@@ -28,12 +28,17 @@ class BulkInsert:
     def __init__(self, table: Table, columns: Sequence[str]) -> None:
         self.table = table
         self.columns = tuple(columns)
-        self._json_positions = frozenset(
+        self._json_list = [
             i for i, name in enumerate(self.columns) if isinstance(table.c[name].type, JSON)
-        )
-        self._sqlite_sql = str(
-            table.insert().compile(dialect=sqlite.dialect(), column_keys=list(self.columns))
-        )
+        ]
+        # Written out rather than compiled: SQLAlchemy compiles the columns in the table's order,
+        # and the rows' values come in `columns` order.
+        quote = sqlite.dialect().identifier_preparer
+        names = ", ".join(quote.quote(name) for name in self.columns)
+        marks = ", ".join("?" for _ in self.columns)
+        table_name = quote.format_table(table)
+        # Only our own table's quoted identifiers go into the text; values are bound.
+        self._sqlite_sql = f"INSERT INTO {table_name} ({names}) VALUES ({marks})"  # noqa: S608
 
     async def run(self, conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> list[int]:
         """Insert `rows` (values in `columns` order); their ids, in the same order."""
@@ -59,7 +64,10 @@ class BulkInsert:
         return dict(zip(self.columns, row, strict=True))
 
     def _encode(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        return tuple(
-            json_dumps(value) if i in self._json_positions and value is not None else value
-            for i, value in enumerate(row)
-        )
+        if not self._json_list:
+            return row
+        values = list(row)
+        for i in self._json_list:
+            if values[i] is not None:
+                values[i] = json_dumps(values[i])
+        return tuple(values)  # SQLAlchemy takes a list of tuples

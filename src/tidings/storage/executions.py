@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -38,6 +39,10 @@ from tidings.storage.bulk_insert import BulkInsert
 
 NOTIFY_CHANNEL = "tidings_executions"
 _NOTIFY = text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
+_CHANGES_SINCE_ANALYZE = text(
+    "SELECT coalesce(max(n_mod_since_analyze), 0) FROM pg_stat_user_tables "
+    "WHERE schemaname = current_schema() AND relname IN ('executions', 'enforcements')"
+)
 _INSERT_COLUMNS = (
     "tenant_id",
     "enforcement_id",
@@ -60,6 +65,9 @@ _INSERT_COLUMNS = (
     "updated_at",
 )
 _INSERT = BulkInsert(executions, _INSERT_COLUMNS)
+_INSERT_LEASED = BulkInsert(
+    executions, (*_INSERT_COLUMNS, "lease_owner", "lease_expires_at", "started_at")
+)
 
 
 def _status_is(status: ExecutionStatus) -> ColumnElement[bool]:
@@ -110,32 +118,84 @@ async def insert_executions(
     conn: AsyncConnection, *, rows: Sequence[NewExecution], now: int
 ) -> list[int]:
     """Enqueue executions (status queued, no attempts yet); their ids, in the order given."""
+    return await _INSERT.run(conn, [_values(row, now) for row in rows])
+
+
+def _values(
+    row: NewExecution, now: int, status: ExecutionStatus = ExecutionStatus.QUEUED
+) -> tuple[Any, ...]:
+    """A new execution's values in `_INSERT_COLUMNS` order (running: its first attempt begun)."""
+    return (
+        row.tenant_id,
+        row.enforcement_id,
+        row.rule_id,
+        row.rule_ref,
+        row.event_id,
+        row.action_id,
+        row.action_ref,
+        row.runner,
+        row.entry_point,
+        # An execution that failed to render has no parameters to show; the column is NOT NULL.
+        {} if row.parameters is None else row.parameters,
+        row.sealed_parameters,
+        status.value,
+        0 if status is ExecutionStatus.QUEUED else 1,
+        row.max_attempts,
+        row.timeout_seconds,
+        row.available_at,
+        False,
+        now,
+        now,
+    )
+
+
+async def insert_leased(
+    conn: AsyncConnection, *, rows: Sequence[NewExecution], worker: str, now: int, lease_ns: int
+) -> list[ClaimedExecution]:
+    """Enqueue executions already claimed by `worker` (running, first attempt begun): what a
+    claim would have written, in the enqueuing transaction, for a pool in this process that has
+    room for them now (`services.execution_dispatch`)."""
     values = [
-        (
-            row.tenant_id,
-            row.enforcement_id,
-            row.rule_id,
-            row.rule_ref,
-            row.event_id,
-            row.action_id,
-            row.action_ref,
-            row.runner,
-            row.entry_point,
-            # An execution that failed to render has no parameters to show; the column is NOT NULL.
-            {} if row.parameters is None else row.parameters,
-            row.sealed_parameters,
-            ExecutionStatus.QUEUED.value,
-            0,
-            row.max_attempts,
-            row.timeout_seconds,
-            row.available_at,
-            False,
-            now,
-            now,
-        )
-        for row in rows
+        (*_values(row, now, ExecutionStatus.RUNNING), worker, now + lease_ns, now) for row in rows
     ]
-    return await _INSERT.run(conn, values)
+    ids = await _INSERT_LEASED.run(conn, values)
+    claimed = [
+        ClaimedExecution(
+            id=execution_id,
+            tenant_id=row.tenant_id,
+            enforcement_id=row.enforcement_id,
+            action_ref=row.action_ref,
+            runner=row.runner,
+            entry_point=row.entry_point,
+            parameters=row.parameters,
+            sealed_parameters=row.sealed_parameters,
+            attempt=1,
+            max_attempts=row.max_attempts,
+            timeout_seconds=row.timeout_seconds,
+        )
+        for execution_id, row in zip(ids, rows, strict=True)
+    ]
+    await _begin_attempts(conn, claimed, worker=worker, now=now)
+    return claimed
+
+
+async def _begin_attempts(
+    conn: AsyncConnection, claimed: Sequence[ClaimedExecution], *, worker: str, now: int
+) -> None:
+    """The attempt rows of just-claimed executions, and their enforcements marked running."""
+    await conn.execute(
+        execution_attempts.insert(),
+        [
+            {"execution_id": c.id, "number": c.attempt, "worker": worker, "started_at": now}
+            for c in claimed
+        ],
+    )
+    await set_enforcements(
+        conn,
+        ids=[c.enforcement_id for c in claimed if c.enforcement_id is not None],
+        status=ExecutionStatus.RUNNING,
+        now=now,
+    )
 
 
 async def announce(conn: AsyncConnection) -> None:
@@ -222,19 +282,7 @@ async def claim(
         )
         for r in claimed
     }
-    await conn.execute(
-        execution_attempts.insert(),
-        [
-            {"execution_id": c.id, "number": c.attempt, "worker": worker, "started_at": now}
-            for c in by_id.values()
-        ],
-    )
-    await set_enforcements(
-        conn,
-        ids=[c.enforcement_id for c in by_id.values() if c.enforcement_id is not None],
-        status=ExecutionStatus.RUNNING,
-        now=now,
-    )
+    await _begin_attempts(conn, list(by_id.values()), worker=worker, now=now)
     return [by_id[i] for i in ids]
 
 
@@ -275,6 +323,20 @@ async def expired_leases(conn: AsyncConnection, *, now: int, limit: int) -> list
         ExpiredLease(id=r.id, worker=r.lease_owner, attempt=r.attempts, max_attempts=r.max_attempts)
         for r in await conn.execute(query)
     ]
+
+
+async def changes_since_analyze(conn: AsyncConnection) -> int:
+    """PostgreSQL: the most rows changed in the queue's tables since their statistics were last
+    gathered (0 on SQLite, whose planner needs none for these queries)."""
+    if conn.dialect.name != "postgresql":
+        return 0
+    return int((await conn.execute(_CHANGES_SINCE_ANALYZE)).scalar_one())
+
+
+async def analyze(conn: AsyncConnection) -> None:
+    """Gather fresh planner statistics for the queue's tables (PostgreSQL; a no-op on SQLite)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("ANALYZE executions, enforcements"))
 
 
 async def next_due(conn: AsyncConnection) -> int | None:

@@ -53,7 +53,7 @@ def build_worker_pool(
 
         return load
 
-    return WorkerPool(
+    pool = WorkerPool(
         queue=queue,
         signal=services.work_signal,
         http=GuardedClient(HttpPolicy(allow_private=settings.allow_private_targets)),
@@ -65,3 +65,6 @@ def build_worker_pool(
         runners=runners,
         name=name,
     )
+    # Executions this process enqueues go straight to the pool when it has room.
+    services.ingest.attach_pool(pool)
+    return pool

@@ -1,12 +1,16 @@
 """The worker pool: N execution slots in one process, fed from the durable queue.
 
-claim → run → record. A claimer fills free slots in batches, then sleeps until woken: by this
+claim → run → record. Executions enqueued in this process usually skip the claim: the enqueuing
+transaction writes them already leased to this pool when it has room, and hands them over after
+its commit (`reserve`/`adopt`, see `services.execution_dispatch`). A claimer fills the other free
+slots from the queue in batches, then sleeps until woken: by this
 process's `WorkSignal` (an in-process enqueue), by PostgreSQL's NOTIFY (another process's), by a
 slot freeing up, or by a poll timer — the fallback that makes any lost wake-up a delay, never a
 loss. Each claimed execution runs in a task of its own under `asyncio.timeout`. Beside them, a
 renewer extends the leases of everything running (and stops what a user cancelled or what this
 worker no longer holds), and a reaper puts executions whose lease expired — their worker died —
-back on the queue. Every worker runs the reaper; `SKIP LOCKED` keeps them out of each other's way.
+back on the queue (and keeps PostgreSQL's statistics of the queue fresh). Every worker runs the
+reaper; `SKIP LOCKED` keeps them out of each other's way.
 
 Stopping is graceful: no new claims, running executions get `grace_seconds` to finish, and what
 is still running then is stopped and released to the queue with its attempt refunded.
@@ -20,7 +24,7 @@ import os
 import socket
 import traceback
 import uuid
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -37,6 +41,7 @@ from tidings.actions.runner import (
     LoadPackConfig,
     Runner,
 )
+from tidings.domain.automation import ExecutionStatus
 from tidings.domain.json import JSONValue
 from tidings.domain.redaction import hidden_strings, redact, redact_text
 from tidings.services.execution_queue import ExecutionQueue, ParametersUnreadable
@@ -127,8 +132,14 @@ class WorkerPool:
         self._config = config
         self._listen = listen
         self._runners = runners
-        self._slots: dict[int, _Slot] = {}
+        self._slots: dict[int, _Slot] = {}  # everything held: running, or recording its outcome
+        self._recording = 0  # of those, how many have finished running and are being recorded
+        self._reserved = 0  # slots held for executions an enqueuer is handing over
+        self._handed = asyncio.Event()  # set whenever no reservation is outstanding
+        self._handed.set()
         self._wake = asyncio.Event()
+        self._maybe_queued = True  # the queue may hold due work this pool has not tried to claim
+        self._claim_held = 0  # slots held for the claim in flight
         self._claimer: asyncio.Task[None] | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._renewer: asyncio.Task[None] | None = None
@@ -136,8 +147,54 @@ class WorkerPool:
 
     @property
     def running(self) -> int:
-        """How many executions this pool is running now."""
+        """How many executions this pool is running now (or recording the outcome of)."""
         return len(self._slots)
+
+    def _free(self) -> int:
+        """Slots for more executions: an execution whose action has returned no longer takes
+        one while its outcome waits for a commit, so a slow commit does not idle the pool."""
+        running = len(self._slots) - self._recording
+        return self._config.concurrency - running - self._reserved - self._claim_held
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a lease lasts; the renewer extends it well before then."""
+        return self._config.lease_seconds
+
+    def reserve(self, wanted: int) -> int:
+        """Hold up to `wanted` free slots for executions about to be handed over (a direct
+        hand-off, `services.execution_dispatch`); none unless the pool is running.
+
+        While the queue may hold executions waiting for a claim, hand-offs wait until the
+        claimer has taken its share of the free slots (its claim is in flight), so new work
+        never starves older work; refusing hand-offs altogether would instead send all new
+        work through claims, the slow path, for as long as the queue stays long.
+        """
+        if self._claimer is None or self._stopping:
+            return 0
+        if self._maybe_queued and not self._claim_held:
+            return 0
+        got = max(0, min(wanted, self._free()))
+        self._reserved += got
+        if got:
+            self._handed.clear()
+        return got
+
+    def unreserve(self, count: int) -> None:
+        """Give back held slots that will not be used."""
+        self._reserved = max(0, self._reserved - count)
+        if not self._reserved:
+            self._handed.set()
+        if count:
+            self._wake.set()
+
+    def adopt(self, claimed: Sequence[ClaimedExecution]) -> None:
+        """Run executions committed leased to this pool, each in a slot reserved for it."""
+        self._reserved = max(0, self._reserved - len(claimed))
+        if not self._reserved:
+            self._handed.set()
+        for execution in claimed:
+            self._begin(execution)
 
     async def start(self) -> None:
         """Start claiming."""
@@ -151,7 +208,7 @@ class WorkerPool:
             spawn(self._every(self._config.reap_seconds, self._reap), name="tidings-worker-reap"),
         ]
         if self._listen is not None:
-            self._loops.append(spawn(self._listen(self._wake.set), name="tidings-worker-listen"))
+            self._loops.append(spawn(self._listen(self.wake), name="tidings-worker-listen"))
         self._renewer = spawn(
             self._every(self._config.renew_seconds, self._renew), name="tidings-worker-renew"
         )
@@ -166,7 +223,10 @@ class WorkerPool:
         self._wake.set()
         if self._claimer is not None:
             await self._claimer
-            self._claimer = None
+        # Executions an enqueuer is handing over are committed as ours: wait for them to arrive.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._handed.wait(), grace)
+        self._claimer = None
         await _cancel(self._loops)
         self._loops = []
         tasks = [s.task for s in self._slots.values() if s.task is not None]
@@ -184,52 +244,69 @@ class WorkerPool:
         log.info("workers.stopped", worker=self.name)
 
     def wake(self) -> None:
-        """Look for work now."""
+        """Look at the queue now: something may have been put on it."""
+        self._maybe_queued = True
         self._wake.set()
 
     async def _claim_loop(self) -> None:
-        claim = True
-        while not self._stopping:
-            free = self._config.concurrency - len(self._slots)
-            wanted = min(free, self._config.batch_size)
-            if wanted > 0 and claim:
-                claimed: list[ClaimedExecution] = []
-                try:
-                    claimed = await self._queue.claim(
-                        worker=self.name, limit=wanted, lease_seconds=self._config.lease_seconds
-                    )
-                except Exception as exc:
-                    log.error("workers.claim_failed", worker=self.name, error=repr(exc))
-                for execution in claimed:
-                    self._begin(execution)
-                if claimed and len(claimed) == wanted:
-                    continue  # more may be waiting
-            claim = await self._sleep(had_room=wanted > 0)
+        """Claim while there is room and the queue may hold due work; otherwise sleep.
 
-    async def _sleep(self, *, had_room: bool) -> bool:
-        """Wait until woken, until the next queued execution is due, or for the poll interval;
-        whether a claim is worth trying now. An idle pool polls with a read, not a write."""
-        due_in: float | None = None
-        if had_room:
-            try:
-                due_in = await self._queue.seconds_until_due()
-            except Exception as exc:
-                log.error("workers.poll_failed", worker=self.name, error=repr(exc))
-        timeout = self._config.poll_seconds
-        if due_in is not None:  # due now yet not claimed: another claimer holds it for a moment
-            timeout = max(_MIN_WAIT_SECONDS, min(timeout, due_in))
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout)
-        except TimeoutError:
-            return due_in is not None and due_in <= timeout
-        finally:
+        A slot freeing up wakes the loop but is no reason by itself to look at the queue: most
+        executions of this process arrive by hand-off, and a claim is a write transaction. The
+        queue is looked at when told something was put on it (`wake`: this process's signal,
+        another process's NOTIFY, the reaper), after a claim that came back full, and when the
+        next known due time or the poll interval comes round.
+        """
+        loop = asyncio.get_running_loop()
+        look_at = loop.time()  # when to look at the queue at the latest
+        while not self._stopping:
+            wanted = min(self._free(), self._config.batch_size)
+            if wanted > 0 and (self._maybe_queued or loop.time() >= look_at):
+                # Cleared before the claim: a wake-up while it runs makes the loop look again.
+                self._maybe_queued = False
+                claimed = await self._claim(wanted)
+                if len(claimed) == wanted:
+                    self._maybe_queued = True  # more may be waiting
+                    continue
+                look_at = loop.time() + await self._wait_for_due()
+            timeout = max(_MIN_WAIT_SECONDS, look_at - loop.time()) if wanted > 0 else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
             self._wake.clear()
-        return True
+
+    async def _claim(self, wanted: int) -> list[ClaimedExecution]:
+        """Claim up to `wanted`, their slots held meanwhile (hand-offs cannot take them)."""
+        claimed: list[ClaimedExecution] = []
+        self._claim_held = wanted
+        try:
+            claimed = await self._queue.claim(
+                worker=self.name, limit=wanted, lease_seconds=self._config.lease_seconds
+            )
+        except Exception as exc:
+            log.error("workers.claim_failed", worker=self.name, error=repr(exc))
+        finally:
+            self._claim_held = 0
+        for execution in claimed:
+            self._begin(execution)
+        return claimed
+
+    async def _wait_for_due(self) -> float:
+        """Seconds until the queue is worth another look: when its next execution is due (soon,
+        if one is due yet was not claimed: another claimer holds it), at most the poll interval.
+        An idle pool polls with this read, not with a claim."""
+        due_in: float | None = None
+        try:
+            due_in = await self._queue.seconds_until_due()
+        except Exception as exc:
+            log.error("workers.poll_failed", worker=self.name, error=repr(exc))
+        if due_in is None:
+            return self._config.poll_seconds
+        return max(_MIN_WAIT_SECONDS, min(self._config.poll_seconds, due_in))
 
     async def _signal_loop(self) -> None:
         while True:
             if await self._signal.wait(3600.0):
-                self._wake.set()
+                self.wake()
 
     async def _every(self, seconds: float, step: Callable[[], Coroutine[Any, Any, None]]) -> None:
         while True:
@@ -243,7 +320,8 @@ class WorkerPool:
 
     async def _reap(self) -> None:
         if await self._queue.reap_expired():
-            self._wake.set()
+            self.wake()
+        await self._queue.refresh_statistics()
 
     async def _renew(self) -> None:
         ids = [i for i, slot in self._slots.items() if slot.reason is None]
@@ -277,10 +355,16 @@ class WorkerPool:
 
     async def _execute(self, slot: _Slot) -> None:
         claimed = slot.claimed
+        recording = False
         try:
             outcome = await self._attempt(slot)
+            recording = True
+            self._recording += 1
+            self._wake.set()  # the slot is free for the next execution
             await self._record(slot, outcome)
         finally:
+            if recording:
+                self._recording -= 1
             self._slots.pop(claimed.id, None)
             self._wake.set()
 
@@ -374,7 +458,7 @@ class WorkerPool:
                 if outcome.kind == "succeeded":
                     await self._queue.succeed(claimed, worker=worker, result=outcome.result)
                 elif outcome.kind in ("failed", "timed_out"):
-                    await self._queue.fail(
+                    ended = await self._queue.fail(
                         claimed,
                         worker=worker,
                         error=outcome.error,
@@ -382,6 +466,8 @@ class WorkerPool:
                         timed_out=outcome.kind == "timed_out",
                         result=outcome.result,
                     )
+                    if ended is ExecutionStatus.QUEUED:  # a retry: note when it comes due
+                        self.wake()
                 elif slot.reason == "cancel":
                     await self._queue.cancelled(claimed, worker=worker)
                 elif slot.reason == "release":
