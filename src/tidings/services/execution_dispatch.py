@@ -18,6 +18,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.domain.automation import NewExecution
+from tidings.storage import executions as execution_store
 from tidings.storage.executions import ClaimedExecution
 
 
@@ -102,3 +106,34 @@ class Handoff:
 def handoff_for(pool: LocalPool | None) -> Handoff | None:
     """A hand-off to `pool` for one transaction, or None when this process runs no workers."""
     return None if pool is None else Handoff(pool)
+
+
+async def write_executions(
+    conn: AsyncConnection,
+    executions: Sequence[NewExecution],
+    failures: Sequence[tuple[int, str]],
+    *,
+    handoff: Handoff | None,
+    now: int,
+) -> int:
+    """Write new executions: as many runnable ones as the local pool has room for leased to it,
+    the rest queued (and announced), those that cannot run (`failures`: index and why) failed
+    unrun; how many went to the queue."""
+    failed = {i for i, _ in failures}
+    runnable = [e for i, e in enumerate(executions) if i not in failed]
+    leased = handoff.reserve(len(runnable)) if handoff is not None and runnable else 0
+    if handoff is not None and leased:
+        handed, runnable = runnable[:leased], runnable[leased:]
+        handoff.add(
+            await execution_store.insert_leased(
+                conn, rows=handed, worker=handoff.worker, now=now, lease_ns=handoff.lease_ns
+            )
+        )
+    rows = runnable + [executions[i] for i, _ in failures]
+    ids = await execution_store.insert_executions(conn, rows=rows, now=now)
+    if failures:
+        unrun = [(ids[len(runnable) + n], message) for n, (_, message) in enumerate(failures)]
+        await execution_store.fail_unrun(conn, failures=unrun, now=now)
+    if runnable:
+        await execution_store.announce(conn)
+    return len(runnable)

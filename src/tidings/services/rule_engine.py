@@ -46,10 +46,9 @@ from tidings.domain.json import JSONObject, JSONValue
 from tidings.domain.redaction import REDACTED, redact_text
 from tidings.domain.templates import TemplateError, compile_params
 from tidings.domain.timestamps import format_rfc3339
-from tidings.services.execution_dispatch import Handoff
+from tidings.services.execution_dispatch import Handoff, write_executions
 from tidings.services.secret_box import SecretBox, SecretUnreadable
 from tidings.storage import enforcements as enforcement_store
-from tidings.storage import executions as execution_store
 from tidings.storage.automation_tables import actions, catalogue_versions, packs, rules, triggers
 from tidings.storage.tables import tenants
 
@@ -301,45 +300,8 @@ class RuleEngine:
             )
             if problem is not None:
                 failures.append((len(executions) - 1, problem))
-        queued = await self._hand_off(conn, executions, failures, handoff, now)
+        queued = await write_executions(conn, executions, failures, handoff=handoff, now=now)
         return EnforceResult(len(ids), queued)
-
-    async def _hand_off(
-        self,
-        conn: AsyncConnection,
-        executions: list[NewExecution],
-        failures: list[tuple[int, str]],
-        handoff: Handoff | None,
-        now: int,
-    ) -> int:
-        """Write the executions: as many runnable ones as the local pool has room for leased to
-        it, the rest queued, those that cannot run failed; how many went to the queue."""
-        failed = {i for i, _ in failures}
-        runnable = [e for i, e in enumerate(executions) if i not in failed]
-        leased = 0
-        if handoff is not None and runnable:
-            leased = handoff.reserve(len(runnable))
-        if leased:
-            handoff_rows, runnable = runnable[:leased], runnable[leased:]
-            assert handoff is not None
-            claimed = await execution_store.insert_leased(
-                conn, rows=handoff_rows, worker=handoff.worker, now=now, lease_ns=handoff.lease_ns
-            )
-            handoff.add(claimed)
-        rows = runnable + [executions[i] for i, _ in failures]
-        execution_ids = await execution_store.insert_executions(conn, rows=rows, now=now)
-        if failures:
-            await execution_store.fail_unrun(
-                conn,
-                failures=[
-                    (execution_ids[len(runnable) + n], message)
-                    for n, (_, message) in enumerate(failures)
-                ],
-                now=now,
-            )
-        if runnable:
-            await execution_store.announce(conn)
-        return len(runnable)
 
     def _execution(
         self,

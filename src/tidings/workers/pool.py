@@ -3,14 +3,16 @@
 claim → run → record. Executions enqueued in this process usually skip the claim: the enqueuing
 transaction writes them already leased to this pool when it has room, and hands them over after
 its commit (`reserve`/`adopt`, see `services.execution_dispatch`). A claimer fills the other free
-slots from the queue in batches, then sleeps until woken: by this
-process's `WorkSignal` (an in-process enqueue), by PostgreSQL's NOTIFY (another process's), by a
-slot freeing up, or by a poll timer — the fallback that makes any lost wake-up a delay, never a
-loss. Each claimed execution runs in a task of its own under `asyncio.timeout`. Beside them, a
-renewer extends the leases of everything running (and stops what a user cancelled or what this
-worker no longer holds), and a reaper puts executions whose lease expired — their worker died —
-back on the queue (and keeps PostgreSQL's statistics of the queue fresh). Every worker runs the
-reaper; `SKIP LOCKED` keeps them out of each other's way.
+slots from the queue in batches when the queue may hold work: when this process's `WorkSignal`
+(an enqueue that left work on the queue), PostgreSQL's NOTIFY (another process's) or the reaper
+says so, when a known retry comes due, and on a poll timer — the fallback that makes any lost
+wake-up a delay, never a loss. Each execution runs in a task of its own under `asyncio.timeout`.
+Beside them, a renewer extends the leases of everything running (and stops what a user
+cancelled or what this worker no longer holds), and a reaper puts executions whose lease
+expired — their worker died — back on the queue (and keeps PostgreSQL's statistics of the queue
+fresh). Every worker runs the reaper; `SKIP LOCKED` keeps them out of each other's way.
+
+Running one attempt (runner, context, timeout, redaction) is `attempts.py`.
 
 Stopping is graceful: no new claims, running executions get `grace_seconds` to finish, and what
 is still running then is stopped and released to the queue with its attempt refunded.
@@ -22,35 +24,29 @@ import asyncio
 import contextlib
 import os
 import socket
-import traceback
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-import orjson
 import structlog
 
 from tidings.actions.builtin import RUNNERS
 from tidings.actions.guarded_http import GuardedClient
 from tidings.actions.runner import (
-    ActionContext,
-    ActionFailed,
     ActionSettings,
     EmitEvent,
     LoadPackConfig,
     Runner,
 )
 from tidings.domain.automation import ExecutionStatus
-from tidings.domain.json import JSONValue
-from tidings.domain.redaction import hidden_strings, redact, redact_text
-from tidings.services.execution_queue import ExecutionQueue, ParametersUnreadable
+from tidings.services.execution_queue import ExecutionQueue
 from tidings.services.work_signal import WorkSignal
 from tidings.storage.executions import ClaimedExecution
+from tidings.workers.attempts import Attempts, Outcome, Slot, StopReason
 
 log = structlog.get_logger(__name__)
 
-StopReason = Literal["cancel", "lost", "release"]
 _RECORD_TRIES = 5
 _MIN_WAIT_SECONDS = 0.01
 
@@ -74,30 +70,6 @@ class PoolConfig:
     def reap_seconds(self) -> float:
         """How often expired leases are looked for."""
         return min(self.lease_seconds / 2, 5.0)
-
-
-@dataclass
-class _Slot:
-    claimed: ClaimedExecution
-    task: asyncio.Task[None] | None = None
-    inner: asyncio.Task[JSONValue] | None = None
-    reason: StopReason | None = None
-
-
-@dataclass
-class _Outcome:
-    kind: Literal["succeeded", "failed", "timed_out", "stopped"]
-    result: bytes | None = None
-    error: str = ""
-    retryable: bool = False
-
-
-def _succeeded(value: JSONValue) -> _Outcome:
-    try:
-        result = None if value is None else orjson.dumps(value)
-    except orjson.JSONEncodeError as exc:
-        return _Outcome("failed", error=f"the result is not JSON: {exc}")
-    return _Outcome("succeeded", result=result)
 
 
 def worker_name() -> str:
@@ -126,13 +98,17 @@ class WorkerPool:
         self._queue = queue
         self._signal = signal
         self._http = http
-        self._emitter = emitter
-        self._pack_config = pack_config
-        self._action_settings = action_settings
+        self._attempts = Attempts(
+            queue=queue,
+            http=http,
+            emitter=emitter,
+            pack_config=pack_config,
+            action_settings=action_settings,
+            runners=runners,
+        )
         self._config = config
         self._listen = listen
-        self._runners = runners
-        self._slots: dict[int, _Slot] = {}  # everything held: running, or recording its outcome
+        self._slots: dict[int, Slot] = {}  # everything held: running, or recording its outcome
         self._recording = 0  # of those, how many have finished running and are being recorded
         self._reserved = 0  # slots held for executions an enqueuer is handing over
         self._handed = asyncio.Event()  # set whenever no reservation is outstanding
@@ -340,24 +316,24 @@ class WorkerPool:
             elif execution_id in check.cancel_requested:
                 self._stop_slot(slot, "cancel")
 
-    def _stop_slot(self, slot: _Slot, reason: StopReason) -> None:
+    def _stop_slot(self, slot: Slot, reason: StopReason) -> None:
         if slot.reason is None:
             slot.reason = reason
         if slot.inner is not None:
             slot.inner.cancel()
 
     def _begin(self, claimed: ClaimedExecution) -> None:
-        slot = _Slot(claimed)
+        slot = Slot(claimed)
         self._slots[claimed.id] = slot
         slot.task = asyncio.get_running_loop().create_task(
             self._execute(slot), name=f"tidings-execution-{claimed.id}"
         )
 
-    async def _execute(self, slot: _Slot) -> None:
+    async def _execute(self, slot: Slot) -> None:
         claimed = slot.claimed
         recording = False
         try:
-            outcome = await self._attempt(slot)
+            outcome = await self._attempts.run(slot)
             recording = True
             self._recording += 1
             self._wake.set()  # the slot is free for the next execution
@@ -368,88 +344,7 @@ class WorkerPool:
             self._slots.pop(claimed.id, None)
             self._wake.set()
 
-    async def _attempt(self, slot: _Slot) -> _Outcome:
-        """Run one attempt; what happened, as a value (the pool's own cancellation aside).
-
-        What the action returns or says is redacted of the secrets its parameters hid.
-        """
-        claimed = slot.claimed
-        hidden: frozenset[str] = frozenset()
-        try:
-            runner = self._runner(claimed)
-            ctx = self._context(claimed)
-            if claimed.sealed_parameters is not None:
-                hidden = hidden_strings(claimed.parameters, ctx.parameters)
-            slot.inner = asyncio.get_running_loop().create_task(runner(ctx))
-            if slot.reason is not None:  # stopped before it could start
-                slot.inner.cancel()
-            async with asyncio.timeout(claimed.timeout_seconds):
-                value = await slot.inner
-            return _succeeded(redact(value, hidden))
-        except ActionFailed as failed:
-            shown = None if failed.result is None else redact(failed.result, hidden)
-            result = None if shown is None else orjson.dumps(shown)
-            return _Outcome("failed", result, redact_text(failed.message, hidden), failed.retryable)
-        except TimeoutError:
-            return _Outcome(
-                "timed_out", error=f"timed out after {claimed.timeout_seconds:g} s", retryable=True
-            )
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if slot.reason is None or (current is not None and current.cancelling()):
-                raise  # the pool itself is being torn down
-            return _Outcome("stopped")
-        except Exception as exc:
-            return self._crashed(claimed, exc, hidden)
-
-    def _crashed(
-        self, claimed: ClaimedExecution, exc: Exception, hidden: frozenset[str]
-    ) -> _Outcome:
-        """An action that raised something other than ActionFailed: a bug, retried; its
-        message and traceback are redacted before they are stored or logged."""
-        trace = "".join(traceback.format_exception(exc))
-        log.error(
-            "workers.action_crashed",
-            execution=claimed.id,
-            runner=claimed.runner,
-            traceback=redact_text(trace, hidden),
-        )
-        message = redact_text(f"{type(exc).__name__}: {exc}", hidden)
-        return _Outcome("failed", error=message, retryable=True)
-
-    def _runner(self, claimed: ClaimedExecution) -> Runner:
-        runner = self._runners.get(claimed.runner)
-        if runner is None:
-            known = ", ".join(sorted(self._runners))
-            raise ActionFailed(
-                f"unknown runner '{claimed.runner}' (known: {known})", retryable=False
-            )
-        return runner
-
-    def _context(self, claimed: ClaimedExecution) -> ActionContext:
-        try:
-            parameters = self._queue.parameters(claimed)
-        except ParametersUnreadable as exc:
-            raise ActionFailed(
-                f"the sealed parameters cannot be opened: {exc}", retryable=False
-            ) from exc
-        if not isinstance(parameters, dict):
-            raise ActionFailed("parameters must be a JSON object", retryable=False)
-        return ActionContext(
-            execution_id=claimed.id,
-            tenant_id=claimed.tenant_id,
-            action_ref=claimed.action_ref,
-            parameters=parameters,
-            timeout_seconds=claimed.timeout_seconds,
-            attempt=claimed.attempt,
-            http=self._http,
-            emit=self._emitter(claimed),
-            pack_config=self._pack_config(claimed),
-            settings=self._action_settings,
-            entry_point=claimed.entry_point,
-        )
-
-    async def _record(self, slot: _Slot, outcome: _Outcome) -> None:
+    async def _record(self, slot: Slot, outcome: Outcome) -> None:
         """Write the outcome, trying again through a short outage; if it never lands, the lease
         expires and the reaper requeues the execution."""
         claimed, worker = slot.claimed, self.name
