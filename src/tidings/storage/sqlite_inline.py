@@ -9,8 +9,9 @@ The writer's statements are short: inside a `BEGIN IMMEDIATE` transaction it hol
 write lock, so no statement waits for another connection (readers never block a WAL writer), and
 each one is an index seek or a few inserts. They run directly on the event-loop thread here. Only
 what can wait goes to aiosqlite's thread as before: `BEGIN IMMEDIATE` (it may wait up to
-`busy_timeout` for another process's write lock) and `COMMIT` (the fsync, and a WAL checkpoint
-now and then). The sqlite3 connection is opened with `check_same_thread=False`; aiosqlite and
+`busy_timeout` for another process's write lock), `COMMIT` (the fsync, and a WAL checkpoint now
+and then), and statements that may run long (`DELETE`, `VACUUM`, `ANALYZE`). The sqlite3
+connection is opened with `check_same_thread=False`; aiosqlite and
 SQLAlchemy's single-connection writer pool never use it from two threads at once.
 
 Subclassing aiosqlite's `Connection` keeps SQLAlchemy's aiosqlite dialect unchanged: it is handed
@@ -26,8 +27,18 @@ from typing import Any
 
 import aiosqlite
 
-# Statements that may wait on another process, or on the disk, go to the thread.
-_WAITING_PREFIXES = ("BEGIN", "COMMIT", "END", "VACUUM", "PRAGMA WAL_CHECKPOINT")
+# Statements that may wait on another process or on the disk, or run long, go to the thread: a
+# DELETE can be a purge of a million expired rows (`services.maintenance`), and the loop must
+# not stop serving for it.
+_WAITING_PREFIXES = (
+    "BEGIN",
+    "COMMIT",
+    "END",
+    "DELETE",
+    "VACUUM",
+    "ANALYZE",
+    "PRAGMA WAL_CHECKPOINT",
+)
 
 
 class InlineConnection(aiosqlite.Connection):
