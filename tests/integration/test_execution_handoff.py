@@ -304,3 +304,29 @@ async def test_rows_leased_by_a_hand_off_match_a_claim(services: Services) -> No
     assert {
         (r.status, r.attempts, r.lease_owner, r.lease_expires_at, r.started_at) for r in rows
     } == {("running", 1, "w", now + 5, now)}
+
+
+async def test_a_hand_off_arriving_after_stop_is_left_to_the_reaper(services: Services) -> None:
+    pool = _pool(services)
+    await pool.start()
+    await _ready(pool)
+    handoff = Handoff(pool)
+    assert handoff.reserve(1) == 1
+
+    async def work(conn: AsyncConnection) -> None:
+        handoff.add(
+            await execution_store.insert_leased(
+                conn,
+                rows=[new_execution()],
+                worker=handoff.worker,
+                now=services.clock.now_ns(),
+                lease_ns=handoff.lease_ns,
+            )
+        )
+
+    await services.db.write(work)
+    await pool.stop(grace_seconds=0.1)  # gives up waiting for the hand-off
+    handoff.deliver()
+    assert pool.running == 0  # a stopped pool starts nothing
+    [row] = await _rows(services)
+    assert (row.status, row.lease_owner) == ("running", pool.name)  # the lease will expire

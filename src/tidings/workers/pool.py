@@ -165,10 +165,16 @@ class WorkerPool:
             self._wake.set()
 
     def adopt(self, claimed: Sequence[ClaimedExecution]) -> None:
-        """Run executions committed leased to this pool, each in a slot reserved for it."""
+        """Run executions committed leased to this pool, each in a slot reserved for it.
+
+        A pool that has stopped meanwhile (its grace ran out) runs none: their leases expire and
+        any worker's reaper puts them back on the queue."""
         self._reserved = max(0, self._reserved - len(claimed))
         if not self._reserved:
             self._handed.set()
+        if self._claimer is None:
+            log.warning("workers.handoff_after_stop", worker=self.name, count=len(claimed))
+            return
         for execution in claimed:
             self._begin(execution)
 
