@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from tidings.cli.gc_tuning import tune_for_serving
 from tidings.cli.logging import configure_logging
 from tidings.settings import Settings
 
@@ -198,6 +199,7 @@ async def _work(settings: Settings, concurrency: int | None) -> list[int]:
         for signum in HANDLED_SIGNALS:
             loop.add_signal_handler(signum, stop, signum)
         await pool.start()
+        tune_for_serving()
         err.print(f"Tidings worker {pool.name} running")
         try:
             await stopped.wait()
@@ -244,6 +246,7 @@ async def _serve_http(
 
     for signum in HANDLED_SIGNALS:
         loop.add_signal_handler(signum, stop, signum)
+    tune_for_serving()  # everything is built: the app, the services, the gRPC server
     try:
         err.print(f"Tidings listening on http://{settings.host}:{settings.port}")
         await http.serve()
