@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.api.helpers import post_event
@@ -105,6 +105,26 @@ async def _ready(pool: WorkerPool) -> None:
         assert asyncio.get_running_loop().time() < deadline, "the pool never took hand-offs"
         await asyncio.sleep(0.01)
     pool.unreserve(1)
+
+
+async def _committed_handoff(services: Services, pool: WorkerPool) -> Handoff:
+    """A hand-off of one noop execution, committed but not yet delivered to `pool`."""
+    handoff = Handoff(pool)
+    assert handoff.reserve(1) == 1
+
+    async def work(conn: AsyncConnection) -> None:
+        handoff.add(
+            await execution_store.insert_leased(
+                conn,
+                rows=[new_execution()],
+                worker=handoff.worker,
+                now=services.clock.now_ns(),
+                lease_ns=handoff.lease_ns,
+            )
+        )
+
+    await services.db.write(work)
+    return handoff
 
 
 async def _rows(services: Services) -> list[Any]:
@@ -218,7 +238,7 @@ async def test_reservations_never_exceed_the_pool_and_come_back_when_unused(
         second.abandon()  # its transaction rolled back
         assert pool.reserve(1) == 1
         pool.unreserve(1)
-        first.restart()  # the work runs again: the first run's slots are not held twice
+        first.abandon()  # the work runs again: the first run's slots are not held twice
         assert first.reserve(3) == 3
         first.deliver()  # committed with nothing leased: every slot comes back
         assert pool.reserve(3) == 3
@@ -260,21 +280,7 @@ async def test_stop_waits_for_executions_being_handed_over(services: Services) -
     pool = _pool(services)
     await pool.start()
     await _ready(pool)
-    handoff = Handoff(pool)
-    assert handoff.reserve(1) == 1
-
-    async def work(conn: AsyncConnection) -> None:
-        handoff.add(
-            await execution_store.insert_leased(
-                conn,
-                rows=[new_execution()],
-                worker=handoff.worker,
-                now=services.clock.now_ns(),
-                lease_ns=handoff.lease_ns,
-            )
-        )
-
-    await services.db.write(work)
+    handoff = await _committed_handoff(services, pool)
     stopping = asyncio.create_task(pool.stop(grace_seconds=5))
     await asyncio.sleep(0.1)
     assert not stopping.done()  # a committed hand-off is still on its way
@@ -294,7 +300,6 @@ async def test_rows_leased_by_a_hand_off_match_a_claim(services: Services) -> No
         claimed = await execution_store.insert_leased(
             conn, rows=rows, worker="w", now=now, lease_ns=5
         )
-        await conn.execute(update(executions).values(updated_at=now))
         return [c.id for c in claimed]
 
     ids = await services.db.write(work)
@@ -310,21 +315,7 @@ async def test_a_hand_off_arriving_after_stop_is_left_to_the_reaper(services: Se
     pool = _pool(services)
     await pool.start()
     await _ready(pool)
-    handoff = Handoff(pool)
-    assert handoff.reserve(1) == 1
-
-    async def work(conn: AsyncConnection) -> None:
-        handoff.add(
-            await execution_store.insert_leased(
-                conn,
-                rows=[new_execution()],
-                worker=handoff.worker,
-                now=services.clock.now_ns(),
-                lease_ns=handoff.lease_ns,
-            )
-        )
-
-    await services.db.write(work)
+    handoff = await _committed_handoff(services, pool)
     await pool.stop(grace_seconds=0.1)  # gives up waiting for the hand-off
     handoff.deliver()
     assert pool.running == 0  # a stopped pool starts nothing

@@ -21,9 +21,6 @@ def restored_gc() -> Iterator[None]:
 
 @pytest.mark.usefixtures("restored_gc")
 def test_startup_objects_are_frozen_and_young_passes_are_rarer() -> None:
-    before = gc.get_threshold()
     tune_for_serving()
     assert gc.get_freeze_count() > 1_000  # everything alive at the call: modules and all
-    young, middle, old = gc.get_threshold()
-    assert young > before[0] * 10
-    assert (middle, old) == (20, 100)
+    assert gc.get_threshold() == (50_000, 20, 100)

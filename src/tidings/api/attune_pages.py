@@ -6,24 +6,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import orjson
 
 from tidings.domain.errors import FieldProblem, InvalidInput
 from tidings.domain.pagination import total_pages
+from tidings.services.event_queries import Page
+
+T = TypeVar("T")
 
 
-def pagination(
-    *, page: int, per_page: int, cursor: str | None, total: int | None, next_cursor: str | None
-) -> dict[str, Any]:
-    """The `pagination` object of one answer."""
-    return {
+def list_body(
+    result: Page[T],
+    render: Callable[[T], Any],
+    *,
+    page: int,
+    per_page: int,
+    cursor: str | None,
+) -> bytes:
+    """`{"data": [...], "pagination": {...}}` for one page, as JSON."""
+    total = result.total
+    paging = {
         "page": None if cursor else page,
         "page_size": per_page,
         "total_items": total,
         "total_pages": None if total is None else total_pages(total, per_page),
-        "next_cursor": next_cursor,
+        "next_cursor": result.next_cursor,
     }
+    return orjson.dumps({"data": [render(item) for item in result.items], "pagination": paging})
 
 
 def check_list_query(

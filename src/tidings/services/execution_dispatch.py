@@ -54,8 +54,8 @@ class LocalPool(Protocol):
 class Handoff:
     """The executions one write transaction leased to the local pool; delivered after commit.
 
-    Call `restart` at the start of the transaction's work (work may run twice), `deliver` after
-    the commit, and `abandon` if the commit failed.
+    Call `abandon` at the start of the transaction's work too (work may run twice: an earlier
+    run's rows were rolled back), `deliver` after the commit, and `abandon` if it failed.
     """
 
     def __init__(self, pool: LocalPool) -> None:
@@ -83,12 +83,8 @@ class Handoff:
         """Executions this transaction wrote leased to the pool (within what was reserved)."""
         self._claimed.extend(claimed)
 
-    def restart(self) -> None:
-        """Forget an earlier run of the work: its rows were rolled back."""
-        self.abandon()
-
     def abandon(self) -> None:
-        """The transaction did not commit: give every held slot back."""
+        """The transaction did not commit (or is starting over): give every held slot back."""
         self._pool.unreserve(self._held)
         self._held = 0
         self._claimed = []

@@ -14,6 +14,7 @@ from tidings.domain.cursors import CursorCodec, query_scope
 from tidings.domain.errors import Conflict, NotFound
 from tidings.domain.json import JSONValue
 from tidings.services.database import Database
+from tidings.services.event_queries import Page
 from tidings.services.id_pages import page_by_id
 from tidings.services.work_signal import WorkSignal
 from tidings.storage import execution_history as history_store
@@ -32,15 +33,6 @@ class ExecutionDetail:
 
     execution: Execution
     result: bytes | None
-
-
-@dataclass(frozen=True)
-class ExecutionPage:
-    """A page with its exact total (numbered pages), or with the cursor of the next page."""
-
-    items: list[Execution]
-    total: int | None
-    next_cursor: str | None
 
 
 def _not_found(execution_id: int) -> NotFound:
@@ -74,7 +66,7 @@ class ExecutionAdmin:
         page: int,
         per_page: int,
         cursor: str | None,
-    ) -> ExecutionPage:
+    ) -> Page[Execution]:
         """Newest first: by page number with an exact total, or after a cursor (no total)."""
         require(principal, Permission.AUTOMATION_READ)
         visibility = visibility_of(principal)
@@ -98,7 +90,7 @@ class ExecutionAdmin:
                 conn, tenant_id=tenant_id, flt=flt, visibility=visibility
             )
 
-        found = await page_by_id(
+        return await page_by_id(
             self._db,
             self._cursors,
             scope=query_scope(tenant_id, "executions", _fingerprint(flt)),
@@ -108,7 +100,6 @@ class ExecutionAdmin:
             fetch=fetch,
             count=count,
         )
-        return ExecutionPage(items=found.items, total=found.total, next_cursor=found.next_cursor)
 
     async def get(self, *, principal: Principal, execution_id: int) -> ExecutionDetail:
         """One execution with attempts and result, or NotFound (also for other tenants')."""

@@ -202,7 +202,7 @@ class Ingestor:
         self, conn: AsyncConnection, requests: list[_Request], handoff: Handoff | None
     ) -> list[Result]:
         if handoff is not None:
-            handoff.restart()  # an earlier run of this work was rolled back
+            handoff.abandon()  # an earlier run of this work was rolled back
         now = self._clock.now_ns()
         stored = await self._stored_answers(conn, requests, now)
         results: list[Result | None] = [None] * len(requests)

@@ -14,7 +14,7 @@ import orjson
 from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
-from tidings.api.attune_pages import check_list_query, pagination
+from tidings.api.attune_pages import check_list_query, list_body
 from tidings.api.dependencies import PrincipalDep, ServicesDep
 from tidings.api.routing import JSONRoute
 from tidings.api.time_bounds import time_bound
@@ -97,15 +97,8 @@ async def list_enforcements(
     result = await services.enforcements.page(
         principal=principal, flt=flt, page=page, per_page=per_page, cursor=cursor
     )
-    paging = pagination(
-        page=page,
-        per_page=per_page,
-        cursor=cursor,
-        total=result.total,
-        next_cursor=result.next_cursor,
-    )
-    body = {"data": [summary_json(item) for item in result.items], "pagination": paging}
-    return Response(orjson.dumps(body), media_type="application/json")
+    body = list_body(result, summary_json, page=page, per_page=per_page, cursor=cursor)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{enforcement_id}", summary="Get one enforcement (Attune)")

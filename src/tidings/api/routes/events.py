@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
-from tidings.api.attune_pages import check_list_query, pagination
+from tidings.api.attune_pages import check_list_query, list_body
 from tidings.api.dependencies import PrincipalDep, RequestIdDep, ServicesDep
 from tidings.api.idempotency import IdempotencyKey, claim_of
 from tidings.api.routing import JSONRoute
@@ -167,15 +167,8 @@ async def list_events(
     result = await services.events.summaries(
         principal=principal, flt=flt, page=page, per_page=per_page, cursor=cursor
     )
-    paging = pagination(
-        page=page,
-        per_page=per_page,
-        cursor=cursor,
-        total=result.total,
-        next_cursor=result.next_cursor,
-    )
-    body = {"data": [summary_json(item) for item in result.items], "pagination": paging}
-    return _response(200, orjson.dumps(body))
+    body = list_body(result, summary_json, page=page, per_page=per_page, cursor=cursor)
+    return _response(200, body)
 
 
 @router.get("/{event_id}", summary="Get one event (Attune)")

@@ -16,7 +16,7 @@ import orjson
 from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
-from tidings.api.attune_pages import check_list_query, pagination
+from tidings.api.attune_pages import check_list_query, list_body
 from tidings.api.dependencies import PrincipalDep, ServicesDep
 from tidings.api.routing import JSONRoute
 from tidings.api.schemas.executions import detail_json, summary_json
@@ -68,14 +68,8 @@ async def list_executions(
     result = await services.executions.page(
         principal=principal, flt=flt, page=page, per_page=per_page, cursor=cursor
     )
-    paging = pagination(
-        page=page,
-        per_page=per_page,
-        cursor=cursor,
-        total=result.total,
-        next_cursor=result.next_cursor,
-    )
-    return _json({"data": [summary_json(i) for i in result.items], "pagination": paging})
+    body = list_body(result, summary_json, page=page, per_page=per_page, cursor=cursor)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{execution_id}", summary="Get one execution with its attempts and result")
