@@ -37,7 +37,8 @@ from tidings.domain.events import Event, NewEvent, materialize
 from tidings.domain.timestamps import NS_PER_SECOND
 from tidings.services.database import Database
 from tidings.services.execution_dispatch import Handoff, LocalPool, handoff_for
-from tidings.services.rule_engine import RuleEngine, TenantCatalogue
+from tidings.services.rule_engine import RuleEngine
+from tidings.services.tenant_catalogue import TenantCatalogue
 from tidings.services.work_signal import WorkSignal
 from tidings.storage import events as event_store
 from tidings.storage import idempotency as idempotency_store

@@ -7,13 +7,16 @@ fall behind, and a crash leaves either all of it or none.
 Compiled rules are cached per tenant and checked against the tenant's catalogue version with one
 primary-key read inside the same transaction; a rule edited on any node therefore applies from
 the next event on, on every node (well inside the one second the issue allows).
+
+A rule that passed gets an enforcement row (it has a lifecycle); the rules of the event that
+did not pass go into one compact record (storage/rule_misses.py, domain/enforcement_ids.py), a
+fraction of the cost of a row each, and the enforcements API shows both alike.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jsonschema_rs
@@ -28,7 +31,12 @@ from tidings.domain.automation import (
     NewExecution,
 )
 from tidings.domain.conditions import ConditionError, compile_condition
-from tidings.domain.errors import FieldProblem
+from tidings.domain.enforcement_ids import (
+    MAX_RULES_PER_TRIGGER,
+    OUTCOME_LETTER,
+    POSITION_BITS,
+    rule_set_digest,
+)
 from tidings.domain.evaluation import (
     ActionSpec,
     CompiledRule,
@@ -41,14 +49,21 @@ from tidings.domain.evaluation import (
     schema_defaults,
     with_defaults,
 )
-from tidings.domain.events import Event, NewEvent
+from tidings.domain.events import Event
 from tidings.domain.json import JSONObject, JSONValue
 from tidings.domain.redaction import REDACTED, redact_text
 from tidings.domain.templates import TemplateError, compile_params
 from tidings.domain.timestamps import format_rfc3339
 from tidings.services.execution_dispatch import Handoff, write_executions
 from tidings.services.secret_box import SecretBox, SecretUnreadable
+from tidings.services.tenant_catalogue import (
+    TenantCatalogue,
+    TriggerEntry,
+    json_path,
+    resolve_rule_sets,
+)
 from tidings.storage import enforcements as enforcement_store
+from tidings.storage import rule_misses
 from tidings.storage.automation_tables import actions, catalogue_versions, packs, rules, triggers
 from tidings.storage.tables import tenants
 
@@ -64,61 +79,6 @@ class ExecutionDefaults:
 
     timeout_seconds: float = 30.0
     max_attempts: int = 3
-
-
-@dataclass(frozen=True)
-class TriggerEntry:
-    """A registered trigger as ingest needs it: its id and its compiled payload schema."""
-
-    id: int
-    validator: Any | None  # jsonschema_rs validator (untyped library)
-
-
-@dataclass
-class TenantCatalogue:
-    """One tenant's compiled rules, triggers and pack configs at one catalogue version."""
-
-    version: int
-    recording: EnforcementRecording
-    triggers: dict[str, TriggerEntry] = field(default_factory=dict)
-    rules: dict[str, list[CompiledRule]] = field(default_factory=dict)
-    packs: dict[int, PackConfig] = field(default_factory=dict)
-    # Compiled parameter schemas of the actions rules use, by action id.
-    parameter_validators: dict[int, Any] = field(default_factory=dict)
-    # Top-level `default`s of those schemas: what a rule's action_params may leave out.
-    parameter_defaults: dict[int, JSONObject] = field(default_factory=dict)
-
-    def payload_problems(self, new: NewEvent, index: int | None) -> list[FieldProblem]:
-        """Where `new`'s payload breaks its trigger's schema (empty when it has none)."""
-        entry = self.triggers.get(new.type)
-        if entry is None or entry.validator is None:
-            return []
-        return [
-            FieldProblem(
-                _json_path("payload", path),
-                message,
-                index,
-            )
-            for message, path in _schema_errors(entry.validator, new.payload)
-        ]
-
-    def with_trigger_id(self, new: NewEvent) -> NewEvent:
-        """`new` linked to the registered trigger of its type, when there is one."""
-        entry = self.triggers.get(new.type)
-        if entry is None or new.trigger_id is not None:
-            return new
-        return dataclasses.replace(new, trigger_id=entry.id)
-
-
-def _json_path(root: str, parts: list[Any]) -> str:
-    """`payload.a[2].b` from a schema error's instance path."""
-    return root + "".join(f".{p}" if isinstance(p, str) else f"[{p}]" for p in parts)
-
-
-def _schema_errors(validator: Any, payload: JSONObject) -> list[tuple[str, list[Any]]]:
-    if validator.is_valid(payload):
-        return []
-    return [(e.message, list(e.instance_path)) for e in validator.iter_errors(payload)][:10]
 
 
 # What an evaluation's enforcement row says, by outcome (looked up, not computed, per row).
@@ -161,11 +121,12 @@ class RuleEngine:
         version = int(row.version or 0)
         recording = EnforcementRecording(row.enforcement_recording)
         cached = self._cache.get(tenant_id)
-        if cached is not None and cached.version == version and cached.recording == recording:
-            return cached
-        loaded = await self._load(conn, tenant_id, version, recording)
-        self._cache[tenant_id] = loaded
-        return loaded
+        if cached is None or cached.version != version or cached.recording != recording:
+            cached = await self._load(conn, tenant_id, version, recording)
+            self._cache[tenant_id] = cached
+        if cached.unconfirmed and recording is EnforcementRecording.ALL:
+            await resolve_rule_sets(conn, tenant_id, cached)
+        return cached
 
     async def _load(
         self, conn: AsyncConnection, tenant_id: int, version: int, recording: EnforcementRecording
@@ -213,6 +174,14 @@ class RuleEngine:
                 catalogue.parameter_validators[row.action_id] = jsonschema_rs.validator_for(
                     row.parameters_schema, offline=True
                 )
+        for trigger_ref, compiled_rules in catalogue.rules.items():
+            if len(compiled_rules) > MAX_RULES_PER_TRIGGER:  # refused on create; never expected
+                log.error(
+                    "rule_engine.too_many_rules", trigger=trigger_ref, count=len(compiled_rules)
+                )
+                del compiled_rules[MAX_RULES_PER_TRIGGER:]
+            members = [(rule.id, rule.ref) for rule in compiled_rules]
+            catalogue.unconfirmed[rule_set_digest(trigger_ref, members)] = (trigger_ref, members)
         return catalogue
 
     def _pack_config(self, tenant_id: int, config: Any, sealed: bytes | None) -> PackConfig:
@@ -245,41 +214,63 @@ class RuleEngine:
         """Evaluate, and record enforcements and executions, for `events` of one tenant;
         executions the local pool has room for are written leased to it (`handoff`)."""
         only_matches = catalogue.recording is EnforcementRecording.MATCHES
-        rows: list[tuple[Any, ...]] = []
-        passed: list[tuple[int, Event, JSONObject, Decision]] = []  # (row index, ...)
+        rows: list[tuple[Any, ...]] = []  # enforcement rows: rules that passed (and see below)
+        misses: list[tuple[Any, ...]] = []  # one compact record an event for the others
+        recorded = 0
+        passed: list[tuple[int, Event, JSONObject, Decision]] = []  # (enforcement id, ...)
         for event in events:
             candidates = catalogue.rules.get(event.type)
             if not candidates:
                 continue
             view = event_view(event)
-            for rule in candidates:
+            rule_set_id = None if only_matches else catalogue.rule_set_ids.get(event.type)
+            letters: list[str] = []
+            clauses: list[dict[str, bool] | None] = []
+            base = event.id << POSITION_BITS
+            for position, rule in enumerate(candidates):
                 d = decide(rule, view, pack=catalogue.packs[rule.pack_id])
-                if d.outcome is ConditionOutcome.PASSED:
-                    passed.append((len(rows), event, view, d))
+                outcome = d.outcome
+                if outcome is ConditionOutcome.PASSED:
+                    passed.append((base | position, event, view, d))
                 elif only_matches:
                     continue
+                elif rule_set_id is not None:
+                    letters.append(OUTCOME_LETTER[outcome])
+                    clauses.append(d.clauses)
+                    continue
+                if rule_set_id is not None:
+                    letters.append("P")
+                    clauses.append(None)
                 rows.append(
                     (
+                        base | position,
                         tenant_id,
                         rule.id,
                         rule.ref,
                         rule.trigger_ref,
                         event.id,
-                        _ENFORCEMENT_STATUS[d.outcome],
-                        _OUTCOME[d.outcome],
+                        _ENFORCEMENT_STATUS[outcome],
+                        _OUTCOME[outcome],
                         d.clauses,
                         now,
                         now,
                     )
                 )
-        if not rows:
+            missed = len(letters) - letters.count("P")
+            if missed:
+                record = "".join(letters)
+                misses.append(
+                    (event.id, tenant_id, event.type, rule_set_id, record, missed, clauses, now)
+                )
+                recorded += missed
+        if not rows and not misses:
             return EnforceResult(0, 0)
-        ids = await enforcement_store.insert_enforcements(conn, rows)
+        await enforcement_store.insert_enforcements(conn, rows)
+        await rule_misses.insert_misses(conn, misses)
         timestamp = format_rfc3339(now)
         executions: list[NewExecution] = []
         failures: list[tuple[int, str]] = []
-        for index, event, view, d in passed:
-            enforcement_id = ids[index]
+        for enforcement_id, event, view, d in passed:
             pack = catalogue.packs[d.rule.pack_id]
             system: dict[str, JSONValue] = {
                 "timestamp": timestamp,
@@ -301,7 +292,7 @@ class RuleEngine:
             if problem is not None:
                 failures.append((len(executions) - 1, problem))
         queued = await write_executions(conn, executions, failures, handoff=handoff, now=now)
-        return EnforceResult(len(ids), queued)
+        return EnforceResult(len(rows) + recorded, queued)
 
     def _execution(
         self,
@@ -343,7 +334,7 @@ def _parameter_problem(validator: Any, parameters: JSONValue, pack: PackConfig) 
     message, path = next(
         (e.message, list(e.instance_path)) for e in validator.iter_errors(parameters)
     )
-    where = _json_path("$", path)
+    where = json_path("$", path)
     return redact_text(
         f"parameters do not match the action's schema: {where}: {message}", pack.secrets
     )

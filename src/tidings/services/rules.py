@@ -240,6 +240,7 @@ class RuleAdmin:
             trigger = await _trigger(conn, tenant_id, rule_in.trigger_ref)
             if await rule_store.find_rule(conn, tenant_id=tenant_id, ref=rule_in.ref):
                 raise Conflict(f"Rule with ref '{rule_in.ref}' already exists")
+            await rule_store.check_trigger_room(conn, tenant_id=tenant_id, trigger=trigger)
             values = {
                 "ref": rule_in.ref,
                 "pack_id": pack.id,

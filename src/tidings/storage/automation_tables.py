@@ -154,6 +154,39 @@ enforcements = Table(
     sqlite_autoincrement=True,
 )
 
+# The ordered rules of one trigger that one or more events were evaluated against, stored once
+# per distinct list (`digest` is its content address, domain/enforcement_ids.py).
+rule_sets = Table(
+    "rule_sets",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    _tenant_column(),
+    Column("digest", String(32), nullable=False),
+    Column("trigger_ref", String(255), nullable=False),
+    Column("rules", Json, nullable=False),  # [[rule id, rule ref], ...] in position order
+    UniqueConstraint("tenant_id", "digest"),
+    sqlite_autoincrement=True,
+)
+
+# One row per event whose evaluation had rules that did not pass: their enforcements, kept
+# compactly and expanded by the enforcements API (domain/enforcement_ids.py says why). The rules
+# that passed have rows in `enforcements`.
+rule_misses = Table(
+    "rule_misses",
+    metadata,
+    Column("event_id", BigInteger, primary_key=True, autoincrement=False),
+    _tenant_column(),
+    Column("trigger_ref", String(255), nullable=False),
+    Column("rule_set_id", BigInteger, nullable=False),
+    Column("outcomes", Text, nullable=False),  # one letter a rule of the set: P, F or S
+    Column("misses", Integer, nullable=False),  # how many letters are not P
+    Column("conditions", Json, nullable=False),  # each rule's clause results (null for P)
+    Column("created_at", Nanos, nullable=False),
+    Index(None, "tenant_id", "event_id"),
+    Index(None, "tenant_id", "trigger_ref", "event_id"),
+    Index(None, "tenant_id", "created_at", "event_id"),
+)
+
 executions = Table(
     "executions",
     metadata,

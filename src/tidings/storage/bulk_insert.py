@@ -26,7 +26,8 @@ _PG_IDS = "SELECT nextval(pg_get_serial_sequence($2, 'id')) FROM generate_series
 
 
 class BulkInsert:
-    """A prepared multi-row insert into `table` of `columns` (every column but the id)."""
+    """A prepared multi-row insert into `table` of `columns` (every column but the id for
+    `run`, which draws ids; every column to write for `write`)."""
 
     def __init__(self, table: Table, columns: Sequence[str]) -> None:
         self.table = table
@@ -58,6 +59,20 @@ class BulkInsert:
             last = int((await conn.execute(select(func.last_insert_rowid()))).scalar_one())
             return list(range(last - len(rows) + 1, last + 1))
         return await self._copy(conn, rows)
+
+    async def write(self, conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert `rows` whose values include their keys (the table's `id`, if it has one, is
+        among `columns`): nothing to draw or return."""
+        if not rows:
+            return
+        if conn.dialect.name == "sqlite":
+            await conn.exec_driver_sql(self._sqlite_sql, [self._encode(row) for row in rows])
+            return
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        await driver.copy_records_to_table(
+            self.table.name, records=[self._encode(row) for row in rows], columns=self.columns
+        )
 
     async def _copy(self, conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> list[int]:
         """PostgreSQL: ids drawn from the table's sequence, then the rows sent with COPY.

@@ -1,4 +1,5 @@
-"""Enforcement rows: written by ingest (one per rule evaluated), read by the Attune query API.
+"""Enforcements: rows written by ingest for the rules that passed, merged on read with the
+compact records of the rules that did not (rule_misses.py), for the Attune query API.
 
 Reads apply the reader's event visibility: an enforcement is history about an event, so it is
 visible exactly when its event is (a reader who cannot see a restricted event cannot see which
@@ -7,7 +8,7 @@ rules it matched either; enforcements of a deleted event are left to admins).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tidings.domain.access import Visibility
 from tidings.domain.automation import ConditionOutcome, Enforcement, EnforcementStatus
 from tidings.domain.json import JSONObject, JSONValue
+from tidings.storage import rule_misses
 from tidings.storage.automation_tables import enforcements, executions
 from tidings.storage.bulk_insert import BulkInsert
 from tidings.storage.events import visibility_clause
 from tidings.storage.tables import events
 
 INSERT_COLUMNS = (
+    "id",
     "tenant_id",
     "rule_id",
     "rule_ref",
@@ -50,9 +53,13 @@ class EnforcementFilter:
     end: int | None = None
 
 
-async def insert_enforcements(conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> list[int]:
-    """Insert rows whose values follow INSERT_COLUMNS; their ids in the same order."""
-    return await _INSERT.run(conn, rows)
+# Rows read at a time while merging the two kinds (a page's worth when the page is small).
+_CHUNK = 500
+
+
+async def insert_enforcements(conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert rows whose values follow INSERT_COLUMNS (ids from domain/enforcement_ids.py)."""
+    await _INSERT.write(conn, rows)
 
 
 def to_enforcement(r: Row[Any, *tuple[Any, ...]]) -> Enforcement:
@@ -112,6 +119,22 @@ async def get_enforcement(
     conn: AsyncConnection, *, tenant_id: int, enforcement_id: int, visibility: Visibility
 ) -> EnforcementDetail | None:
     """An enforcement with its event's payload and its execution, if the reader may see it."""
+    found = await _get_row(
+        conn, tenant_id=tenant_id, enforcement_id=enforcement_id, visibility=visibility
+    )
+    if found is not None:
+        return found
+    missed = await rule_misses.get_missed(
+        conn, tenant_id=tenant_id, enforcement=enforcement_id, visibility=visibility
+    )
+    if missed is None:
+        return None
+    return EnforcementDetail(missed[0], missed[1], None, None)
+
+
+async def _get_row(
+    conn: AsyncConnection, *, tenant_id: int, enforcement_id: int, visibility: Visibility
+) -> EnforcementDetail | None:
     query = (
         select(
             *enforcements.c,
@@ -144,6 +167,26 @@ async def get_enforcement(
     )
 
 
+async def _miss_filter(
+    conn: AsyncConnection, tenant_id: int, flt: EnforcementFilter
+) -> rule_misses.MissFilter | None:
+    """The same query of the compact records; None when none of theirs can match (they hold
+    completed enforcements only)."""
+    if flt.status is not None and flt.status != EnforcementStatus.COMPLETED.value:
+        return None
+    positions = None
+    if flt.rule_id is not None:
+        positions = await rule_misses.positions_of_rule(conn, tenant_id, flt.rule_id)
+    return rule_misses.MissFilter(
+        tenant_id=tenant_id,
+        event_id=flt.event_id,
+        trigger_ref=flt.trigger_ref,
+        start=flt.start,
+        end=flt.end,
+        positions=positions,
+    )
+
+
 async def list_enforcements(
     conn: AsyncConnection,
     *,
@@ -154,13 +197,81 @@ async def list_enforcements(
     offset: int = 0,
     before_id: int | None = None,
 ) -> list[Enforcement]:
-    """Newest first (by id); after a cursor position when `before_id` is given."""
-    where = _where(tenant_id, flt)
-    if before_id is not None:
-        where.append(enforcements.c.id < before_id)
-    query = _visible(select(*enforcements.c).where(*where), tenant_id, visibility)
-    query = query.order_by(enforcements.c.id.desc()).offset(offset).limit(limit)
-    return [to_enforcement(r) for r in await conn.execute(query)]
+    """Newest first (by id); after a cursor position when `before_id` is given.
+
+    Both kinds are read newest first in chunks and merged, skipping `offset` on the way: a deep
+    page costs a walk as SQL's OFFSET does, in bounded memory (the cursor is the fast way down).
+    """
+    chunk = min(offset + limit, _CHUNK)
+    misses = await _miss_filter(conn, tenant_id, flt)
+    rows = _rows(conn, tenant_id, flt, visibility, chunk, before_id)
+    missed = _missed(conn, misses, visibility, chunk, before_id)
+    found: list[Enforcement] = []
+    index = 0
+    async for item in _merge_newest_first(rows, missed):
+        if index >= offset:
+            found.append(item)
+            if len(found) == limit:
+                break
+        index += 1
+    return found
+
+
+async def _rows(
+    conn: AsyncConnection,
+    tenant_id: int,
+    flt: EnforcementFilter,
+    visibility: Visibility,
+    chunk: int,
+    before_id: int | None,
+) -> AsyncIterator[Enforcement]:
+    while True:
+        where = _where(tenant_id, flt)
+        if before_id is not None:
+            where.append(enforcements.c.id < before_id)
+        query = _visible(select(*enforcements.c).where(*where), tenant_id, visibility)
+        rows = (await conn.execute(query.order_by(enforcements.c.id.desc()).limit(chunk))).all()
+        for row in rows:
+            yield to_enforcement(row)
+        if len(rows) < chunk:
+            return
+        before_id = int(rows[-1].id)
+
+
+async def _missed(
+    conn: AsyncConnection,
+    flt: rule_misses.MissFilter | None,
+    visibility: Visibility,
+    chunk: int,
+    before_id: int | None,
+) -> AsyncIterator[Enforcement]:
+    if flt is None:
+        return
+    while True:
+        items = await rule_misses.list_missed(
+            conn, flt, visibility, before_id=before_id, limit=chunk
+        )
+        for item in items:
+            yield item
+        if not items:
+            return
+        before_id = items[-1].id
+
+
+async def _merge_newest_first(
+    a: AsyncIterator[Enforcement], b: AsyncIterator[Enforcement]
+) -> AsyncIterator[Enforcement]:
+    """Two streams ordered by descending id, as one (the kinds never share an id)."""
+    head_a = await anext(a, None)
+    head_b = await anext(b, None)
+    while head_a is not None or head_b is not None:
+        if head_b is None or (head_a is not None and head_a.id > head_b.id):
+            assert head_a is not None
+            yield head_a
+            head_a = await anext(a, None)
+        else:
+            yield head_b
+            head_b = await anext(b, None)
 
 
 async def count_enforcements(
@@ -172,4 +283,8 @@ async def count_enforcements(
         tenant_id,
         visibility,
     )
-    return int((await conn.execute(query)).scalar_one())
+    total = int((await conn.execute(query)).scalar_one())
+    misses = await _miss_filter(conn, tenant_id, flt)
+    if misses is not None:
+        total += await rule_misses.count_misses(conn, misses, visibility)
+    return total
