@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import shutil
 import tempfile
 import time
@@ -39,6 +40,7 @@ from bench.database import connect_sqlite
 from bench.inprocess import bench_settings, database_url, default_tenant, started
 from bench.server import pg_available
 from tidings.domain.automation import NewExecution
+from tidings.domain.enforcement_ids import enforcement_id
 from tidings.services.runtime import Services
 from tidings.storage import enforcements as enforcement_store
 from tidings.storage import executions as execution_store
@@ -187,17 +189,22 @@ async def _raw(services: Services, url: str | None, tenant_id: int, n: int) -> R
     return await _raw_postgres(url, tenant_id, n)
 
 
+_ENFORCEMENT_EVENTS = itertools.count(1)
+
+
 async def _enqueue(services: Services, tenant_id: int, n: int, tag: str = POOL_TAG) -> float:
     """Enqueue as the rule engine does: an enforcement per execution, then the execution."""
 
     async def chunk(size: int) -> None:
         async def work(conn: AsyncConnection) -> None:
             now = _now_ns()
+            # No events here: each enforcement takes the id of position 0 of an unused event id.
+            ids = [enforcement_id(next(_ENFORCEMENT_EVENTS), 0) for _ in range(size)]
             rows: list[tuple[object, ...]] = [
-                (tenant_id, None, tag, "bench.tick", None, "scheduled", "passed", {}, now, now)
-                for _ in range(size)
+                (i, tenant_id, None, tag, "bench.tick", None, "scheduled", "passed", {}, now, now)
+                for i in ids
             ]
-            ids = await enforcement_store.insert_enforcements(conn, rows)
+            await enforcement_store.insert_enforcements(conn, rows)
             executions = [_new_execution(tenant_id, e, tag, now) for e in ids]
             await execution_store.insert_executions(conn, rows=executions, now=now)
 

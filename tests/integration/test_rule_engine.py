@@ -353,18 +353,18 @@ async def test_enforcement_pages_and_cursor(
     posted = await client.post("/api/v1/events/batch", headers=admin, json={"events": batch})
     assert posted.status_code == 201
     # One rule: the enforcement of event e is e << 16 (rows for n > 2, compact records below).
-    ids = [receipt["id"] << 16 for receipt in posted.json()["data"]]
+    expected = [receipt["id"] << 16 for receipt in posted.json()["data"]]
     first = (await client.get("/api/v1/enforcements?per_page=2", headers=admin)).json()
-    assert [e["id"] for e in first["data"]] == [ids[4], ids[3]]
+    assert [e["id"] for e in first["data"]] == [expected[4], expected[3]]
     assert first["pagination"]["total_items"] == 5
     assert first["pagination"]["total_pages"] == 3
     third = (await client.get("/api/v1/enforcements?per_page=2&page=3", headers=admin)).json()
-    assert [e["id"] for e in third["data"]] == [ids[0]]
+    assert [e["id"] for e in third["data"]] == [expected[0]]
     cursor = first["pagination"]["next_cursor"]
     after = (
         await client.get(f"/api/v1/enforcements?per_page=2&cursor={cursor}", headers=admin)
     ).json()
-    assert [e["id"] for e in after["data"]] == [ids[2], ids[1]]
+    assert [e["id"] for e in after["data"]] == [expected[2], expected[1]]
     assert after["pagination"]["total_items"] is None
     failed = (await client.get("/api/v1/enforcements?status=completed", headers=admin)).json()
     assert [e["condition"] for e in failed["data"]] == ["failed", "failed", "failed"]
