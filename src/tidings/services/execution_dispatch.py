@@ -16,11 +16,17 @@ concurrency; a transaction that rolls back or runs again gives its reservation b
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.domain.automation import NewExecution
+from tidings.domain.automation import (
+    ENFORCEMENT_FOR_EXECUTION,
+    EnforcementStatus,
+    ExecutionStatus,
+    NewExecution,
+)
 from tidings.storage import executions as execution_store
 from tidings.storage.executions import ClaimedExecution
 
@@ -104,6 +110,16 @@ def handoff_for(pool: LocalPool | None) -> Handoff | None:
     return None if pool is None else Handoff(pool)
 
 
+@dataclass(frozen=True)
+class Written:
+    """What `write_executions` did: how many went to the queue, and the status the enforcements
+    of the others take (running: handed to the local pool; failed: unrun). Their rows are
+    written after, with that status, rather than updated to it (a statement less)."""
+
+    queued: int
+    enforcement_status: dict[int, EnforcementStatus]
+
+
 async def write_executions(
     conn: AsyncConnection,
     executions: Sequence[NewExecution],
@@ -111,25 +127,37 @@ async def write_executions(
     *,
     handoff: Handoff | None,
     now: int,
-) -> int:
-    """Write new executions: as many runnable ones as the local pool has room for leased to it,
-    the rest queued (and announced), those that cannot run (`failures`: index and why) failed
-    unrun; how many went to the queue."""
+) -> Written:
+    """Write new executions, before their enforcement rows: as many runnable ones as the local
+    pool has room for leased to it, the rest queued (and announced), those that cannot run
+    (`failures`: index and why) failed unrun."""
     failed = {i for i, _ in failures}
     runnable = [e for i, e in enumerate(executions) if i not in failed]
     leased = handoff.reserve(len(runnable)) if handoff is not None and runnable else 0
+    status: dict[int, EnforcementStatus] = {}
     if handoff is not None and leased:
         handed, runnable = runnable[:leased], runnable[leased:]
-        handoff.add(
-            await execution_store.insert_leased(
-                conn, rows=handed, worker=handoff.worker, now=now, lease_ns=handoff.lease_ns
-            )
+        claimed = await execution_store.insert_leased(
+            conn,
+            rows=handed,
+            worker=handoff.worker,
+            now=now,
+            lease_ns=handoff.lease_ns,
+            mark_enforcements=False,
         )
+        handoff.add(claimed)
+        running = ENFORCEMENT_FOR_EXECUTION[ExecutionStatus.RUNNING]
+        status |= {c.enforcement_id: running for c in claimed if c.enforcement_id is not None}
     rows = runnable + [executions[i] for i, _ in failures]
     ids = await execution_store.insert_executions(conn, rows=rows, now=now)
     if failures:
         unrun = [(ids[len(runnable) + n], message) for n, (_, message) in enumerate(failures)]
-        await execution_store.fail_unrun(conn, failures=unrun, now=now)
+        await execution_store.fail_unrun(conn, failures=unrun, now=now, mark_enforcements=False)
+        gave_up = ENFORCEMENT_FOR_EXECUTION[ExecutionStatus.FAILED]
+        for i, _ in failures:
+            enforcement = executions[i].enforcement_id
+            if enforcement is not None:
+                status[enforcement] = gave_up
     if runnable:
         await execution_store.announce(conn)
-    return len(runnable)
+    return Written(len(runnable), status)

@@ -265,8 +265,6 @@ class RuleEngine:
                 recorded += missed
         if not rows and not misses:
             return EnforceResult(0, 0)
-        await enforcement_store.insert_enforcements(conn, rows)
-        await rule_misses.insert_misses(conn, misses)
         timestamp = format_rfc3339(now)
         executions: list[NewExecution] = []
         failures: list[tuple[int, str]] = []
@@ -291,8 +289,12 @@ class RuleEngine:
             )
             if problem is not None:
                 failures.append((len(executions) - 1, problem))
-        queued = await write_executions(conn, executions, failures, handoff=handoff, now=now)
-        return EnforceResult(len(rows) + recorded, queued)
+        written = await write_executions(conn, executions, failures, handoff=handoff, now=now)
+        if written.enforcement_status:  # rows of executions already running or failed
+            rows = [_with_status(row, written.enforcement_status) for row in rows]
+        await enforcement_store.insert_enforcements(conn, rows)
+        await rule_misses.insert_misses(conn, misses)
+        return EnforceResult(len(rows) + recorded, written.queued)
 
     def _execution(
         self,
@@ -325,6 +327,13 @@ class RuleEngine:
             timeout_seconds=action.timeout_seconds or self._defaults.timeout_seconds,
             available_at=now,
         )
+
+
+def _with_status(row: tuple[Any, ...], status: dict[int, EnforcementStatus]) -> tuple[Any, ...]:
+    """An enforcement row (INSERT_COLUMNS order: id first, status seventh) with the status its
+    execution gave it, if any."""
+    found = status.get(row[0])
+    return row if found is None else (*row[:6], found.value, *row[7:])
 
 
 def _parameter_problem(validator: Any, parameters: JSONValue, pack: PackConfig) -> str | None:

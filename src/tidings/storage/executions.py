@@ -150,11 +150,18 @@ def _values(
 
 
 async def insert_leased(
-    conn: AsyncConnection, *, rows: Sequence[NewExecution], worker: str, now: int, lease_ns: int
+    conn: AsyncConnection,
+    *,
+    rows: Sequence[NewExecution],
+    worker: str,
+    now: int,
+    lease_ns: int,
+    mark_enforcements: bool = True,
 ) -> list[ClaimedExecution]:
     """Enqueue executions already claimed by `worker` (running, first attempt begun): what a
     claim would have written, in the enqueuing transaction, for a pool in this process that has
-    room for them now (`services.execution_dispatch`)."""
+    room for them now (`services.execution_dispatch`). Their enforcements are marked running
+    unless the caller writes those itself."""
     values = [
         (*_values(row, now, ExecutionStatus.RUNNING), worker, now + lease_ns, now) for row in rows
     ]
@@ -175,12 +182,19 @@ async def insert_leased(
         )
         for execution_id, row in zip(ids, rows, strict=True)
     ]
-    await _begin_attempts(conn, claimed, worker=worker, now=now)
+    await _begin_attempts(
+        conn, claimed, worker=worker, now=now, mark_enforcements=mark_enforcements
+    )
     return claimed
 
 
 async def _begin_attempts(
-    conn: AsyncConnection, claimed: Sequence[ClaimedExecution], *, worker: str, now: int
+    conn: AsyncConnection,
+    claimed: Sequence[ClaimedExecution],
+    *,
+    worker: str,
+    now: int,
+    mark_enforcements: bool = True,
 ) -> None:
     """The attempt rows of just-claimed executions, and their enforcements marked running."""
     await conn.execute(
@@ -190,12 +204,13 @@ async def _begin_attempts(
             for c in claimed
         ],
     )
-    await set_enforcements(
-        conn,
-        ids=[c.enforcement_id for c in claimed if c.enforcement_id is not None],
-        status=ExecutionStatus.RUNNING,
-        now=now,
-    )
+    if mark_enforcements:
+        await set_enforcements(
+            conn,
+            ids=[c.enforcement_id for c in claimed if c.enforcement_id is not None],
+            status=ExecutionStatus.RUNNING,
+            now=now,
+        )
 
 
 async def announce(conn: AsyncConnection) -> None:
@@ -205,9 +220,14 @@ async def announce(conn: AsyncConnection) -> None:
 
 
 async def fail_unrun(
-    conn: AsyncConnection, *, failures: Sequence[tuple[int, str]], now: int
+    conn: AsyncConnection,
+    *,
+    failures: Sequence[tuple[int, str]],
+    now: int,
+    mark_enforcements: bool = True,
 ) -> None:
-    """End just-enqueued executions as failed without running them (e.g. a template error)."""
+    """End just-enqueued executions as failed without running them (e.g. a template error);
+    their enforcements too, unless the caller writes those itself."""
     for execution_id, message in failures:
         failed = await conn.execute(
             executions.update()
@@ -221,7 +241,7 @@ async def fail_unrun(
             .returning(executions.c.enforcement_id)
         )
         row = failed.first()
-        if row is not None and row.enforcement_id is not None:
+        if mark_enforcements and row is not None and row.enforcement_id is not None:
             await set_enforcements(
                 conn, ids=[row.enforcement_id], status=ExecutionStatus.FAILED, now=now
             )
