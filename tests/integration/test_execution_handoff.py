@@ -98,13 +98,15 @@ def _gates() -> Iterator[None]:
         gate.set()
 
 
-async def _ready(pool: WorkerPool) -> None:
-    """Once the pool has looked at the queue, found nothing waiting and takes hand-offs."""
+async def _ready(pool: WorkerPool, slots: int = 4) -> None:
+    """Once the pool has looked at the queue, found nothing waiting and takes hand-offs into
+    every slot (while the queue may hold work, the claimer's share of them stays free)."""
     deadline = asyncio.get_running_loop().time() + 10
-    while pool.reserve(1) == 0:
+    while (got := pool.reserve(slots)) < slots:
+        pool.unreserve(got)
         assert asyncio.get_running_loop().time() < deadline, "the pool never took hand-offs"
         await asyncio.sleep(0.01)
-    pool.unreserve(1)
+    pool.unreserve(slots)
 
 
 async def _committed_handoff(services: Services, pool: WorkerPool) -> Handoff:
@@ -192,7 +194,7 @@ async def test_a_full_pool_leaves_the_execution_on_the_queue(
     pool = _pool(services, concurrency=1)
     await pool.start()
     try:
-        await _ready(pool)
+        await _ready(pool, 1)
         await post_event(client, admin, trigger_ref="ho.tick", payload={"gate": "first"})
         await post_event(client, admin, trigger_ref="ho.tick", payload={"gate": "second"})
         first, second = await _rows(services)
@@ -227,10 +229,11 @@ async def test_reservations_never_exceed_the_pool_and_come_back_when_unused(
     assert pool.reserve(2) == 0  # not started
     await pool.start()
     try:
-        await _ready(pool)
-        pool.wake()  # the queue may hold work now: new work must not overtake it
-        assert pool.reserve(1) == 0
-        await _ready(pool)  # the claimer looked, and found nothing waiting
+        await _ready(pool, 3)
+        pool.wake()  # the queue may hold work now: the claimer's share (2 of 3) stays free
+        assert pool.reserve(3) == 1
+        pool.unreserve(1)
+        await _ready(pool, 3)  # the claimer looked, and found nothing waiting
         first, second = Handoff(pool), Handoff(pool)
         assert first.reserve(2) == 2
         assert second.reserve(5) == 1  # only one slot left

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import socket
 import uuid
@@ -49,6 +50,8 @@ log = structlog.get_logger(__name__)
 
 _RECORD_TRIES = 5
 _MIN_WAIT_SECONDS = 0.01
+# A pool that took a hand-off this recently is fed by an enqueuer in its process (`_claim_room`).
+_HANDOFF_RECENT_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ class WorkerPool:
         self._slots: dict[int, Slot] = {}  # everything held: running, or recording its outcome
         self._recording = 0  # of those, how many have finished running and are being recorded
         self._reserved = 0  # slots held for executions an enqueuer is handing over
+        self._handed_at = -math.inf  # when the last hand-off took a slot (loop time)
         self._handed = asyncio.Event()  # set whenever no reservation is outstanding
         self._handed.set()
         self._wake = asyncio.Event()
@@ -125,6 +129,14 @@ class WorkerPool:
     def running(self) -> int:
         """How many executions this pool is running now (or recording the outcome of)."""
         return len(self._slots)
+
+    def _claim_room(self, now: float) -> int:
+        """Slots a claim may hold: all free ones, but half of them (rounded up) while hand-offs
+        are arriving, so that new work keeps its fast path while older work is claimed."""
+        free = self._free()
+        if now - self._handed_at < _HANDOFF_RECENT_SECONDS:
+            return (free + 1) // 2
+        return free
 
     def _free(self) -> int:
         """Slots for more executions: an execution whose action has returned no longer takes
@@ -141,19 +153,22 @@ class WorkerPool:
         """Hold up to `wanted` free slots for executions about to be handed over (a direct
         hand-off, `services.execution_dispatch`); none unless the pool is running.
 
-        While the queue may hold executions waiting for a claim, hand-offs wait until the
-        claimer has taken its share of the free slots (its claim is in flight), so new work
-        never starves older work; refusing hand-offs altogether would instead send all new
-        work through claims, the slow path, for as long as the queue stays long.
+        While the queue may hold executions waiting for a claim, the claimer's share of the
+        free slots (half, rounded up) is kept for it until its claim is in flight, so new work
+        never starves older work. Refusing hand-offs altogether sent new work to the queue
+        while a claim was pending, whose wake-up made the next claim hold every free slot in
+        turn: a pool could stay on the slow path for good (BENCHMARKS.md, §10).
         """
         if self._claimer is None or self._stopping:
             return 0
+        free = self._free()
         if self._maybe_queued and not self._claim_held:
-            return 0
-        got = max(0, min(wanted, self._free()))
+            free -= (free + 1) // 2
+        got = max(0, min(wanted, free))
         self._reserved += got
         if got:
             self._handed.clear()
+            self._handed_at = asyncio.get_running_loop().time()
         return got
 
     def unreserve(self, count: int) -> None:
@@ -242,7 +257,7 @@ class WorkerPool:
         loop = asyncio.get_running_loop()
         look_at = loop.time()  # when to look at the queue at the latest
         while not self._stopping:
-            wanted = min(self._free(), self._config.batch_size)
+            wanted = min(self._claim_room(loop.time()), self._config.batch_size)
             if wanted > 0 and (self._maybe_queued or loop.time() >= look_at):
                 # Cleared before the claim: a wake-up while it runs makes the loop look again.
                 self._maybe_queued = False
