@@ -174,16 +174,16 @@ async def _miss_filter(
     completed enforcements only)."""
     if flt.status is not None and flt.status != EnforcementStatus.COMPLETED.value:
         return None
-    positions = None
+    rule = None
     if flt.rule_id is not None:
-        positions = await rule_misses.positions_of_rule(conn, tenant_id, flt.rule_id)
+        rule = await rule_misses.places_of_rule(conn, tenant_id, flt.rule_id)
     return rule_misses.MissFilter(
         tenant_id=tenant_id,
         event_id=flt.event_id,
         trigger_ref=flt.trigger_ref,
         start=flt.start,
         end=flt.end,
-        positions=positions,
+        rule=rule,
     )
 
 

@@ -102,19 +102,31 @@ async def rule_sets_by_id(
     }
 
 
-async def positions_of_rule(conn: AsyncConnection, tenant_id: int, rule_id: int) -> dict[int, int]:
-    """Rule set id -> the rule's position in it, for every rule set that holds the rule.
+@dataclass(frozen=True)
+class RulePlaces:
+    """Where one rule sits in the rule sets that hold it."""
+
+    positions: dict[int, int]  # rule set id -> the rule's position in it
+    triggers: frozenset[str]  # the triggers of those sets (a rule keeps its trigger)
+
+
+async def places_of_rule(conn: AsyncConnection, tenant_id: int, rule_id: int) -> RulePlaces:
+    """Every rule set that holds the rule, and the rule's position in each.
 
     Rule sets change only when a trigger gains, loses or renames a rule, so a tenant has few;
     they are read whole and searched here rather than by a JSON query per engine.
     """
-    query = select(rule_sets.c.id, rule_sets.c.rules).where(rule_sets.c.tenant_id == tenant_id)
+    query = select(rule_sets.c.id, rule_sets.c.trigger_ref, rule_sets.c.rules).where(
+        rule_sets.c.tenant_id == tenant_id
+    )
     positions: dict[int, int] = {}
+    triggers: set[str] = set()
     for row in await conn.execute(query):
         for position, (member, _ref) in enumerate(row.rules):
             if member == rule_id:
                 positions[int(row.id)] = position
-    return positions
+                triggers.add(row.trigger_ref)
+    return RulePlaces(positions, frozenset(triggers))
 
 
 @dataclass(frozen=True)
@@ -126,8 +138,14 @@ class MissFilter:
     trigger_ref: str | None
     start: int | None
     end: int | None
-    # With a rule filter: the rule's position in each rule set holding it.
-    positions: dict[int, int] | None
+    # With a rule filter: where the rule sits (its trigger narrows the scan to that trigger's
+    # records, by index).
+    rule: RulePlaces | None
+
+    @property
+    def positions(self) -> dict[int, int] | None:
+        """The rule's position in each rule set holding it, with a rule filter."""
+        return None if self.rule is None else self.rule.positions
 
 
 def _where(flt: MissFilter) -> list[ColumnElement[bool]]:
@@ -141,7 +159,9 @@ def _where(flt: MissFilter) -> list[ColumnElement[bool]]:
         clauses.append(c.created_at >= flt.start)
     if flt.end is not None:
         clauses.append(c.created_at <= flt.end)
-    if flt.positions is not None:
+    if flt.rule is not None and flt.positions is not None:
+        if len(flt.rule.triggers) == 1 and flt.trigger_ref is None:
+            clauses.append(c.trigger_ref == next(iter(flt.rule.triggers)))
         clauses.append(c.rule_set_id.in_(sorted(flt.positions)))
         at = case({s: p + 1 for s, p in flt.positions.items()}, value=c.rule_set_id)
         clauses.append(func.substr(c.outcomes, at, literal(1)) != PASSED_LETTER)
