@@ -27,6 +27,7 @@ from tidings.services.database import Database
 from tidings.services.rule_engine import EXECUTION_SECRETS, PACK_SECRETS
 from tidings.services.secret_box import SecretBox, SecretUnreadable
 from tidings.storage import catalogue as catalogue_store
+from tidings.storage import execution_history as history_store
 from tidings.storage import execution_outcomes as outcome_store
 from tidings.storage import executions as execution_store
 from tidings.storage import tenants as tenant_store
@@ -242,6 +243,12 @@ class ExecutionQueue:
                 if isinstance(opened, dict):
                     config.update(opened)
         return config
+
+    async def emission_depth(self, execution_id: int, *, limit: int) -> int:
+        """How many `emit_event` executions led to this one (counted up to `limit`)."""
+        async with self._db.read() as conn:
+            chain = await history_store.emission_chain(conn, execution_id=execution_id, limit=limit)
+        return len(chain)
 
     async def tenant_locator(self, tenant_id: int) -> str:
         """The locator of a tenant (events emitted by actions carry it to the rule engine)."""

@@ -31,6 +31,9 @@ from tidings.storage.execution_outcomes import save_result
 from tidings.storage.executions import set_enforcements
 from tidings.storage.tables import events
 
+# The request id of an event emitted by an execution's `emit_event`: this prefix and its id.
+EMITTED_PREFIX = "execution-"
+
 _COLUMNS = tuple(
     c
     for c in executions.c
@@ -280,3 +283,36 @@ async def requeue_finished(
         await set_enforcements(
             conn, ids=[state.enforcement_id], status=ExecutionStatus.QUEUED, now=now
         )
+
+
+async def emission_chain(conn: AsyncConnection, *, execution_id: int, limit: int) -> list[int]:
+    """The executions whose `emit_event` led to this one, nearest first, at most `limit`.
+
+    An execution's event may itself have been emitted by an execution (its request id is
+    `execution-<id>`, workers/emitter.py); following those links backwards measures how deep an
+    emission chain already is, one primary-key read a link.
+    """
+    chain: list[int] = []
+    current = execution_id
+    while len(chain) < limit:
+        query = (
+            select(events.c.request_id)
+            .select_from(executions)
+            .join(events, events.c.id == executions.c.event_id)
+            .where(executions.c.id == current)
+        )
+        request_id = (await conn.execute(query)).scalar_one_or_none()
+        parent = _emitting_execution(request_id)
+        if parent is None or parent in chain or parent == execution_id:
+            break
+        chain.append(parent)
+        current = parent
+    return chain
+
+
+def _emitting_execution(request_id: str | None) -> int | None:
+    """The execution an emitted event's request id names, if it names one."""
+    if request_id is None or not request_id.startswith(EMITTED_PREFIX):
+        return None
+    digits = request_id.removeprefix(EMITTED_PREFIX)
+    return int(digits) if digits.isdigit() else None

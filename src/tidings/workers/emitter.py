@@ -5,6 +5,10 @@ queued — rules chain. Each emission carries the idempotency key `tidings-execu
 execution runs again after a crash, ingest replays the first emission instead of recording the
 event twice. The event is recorded as the worker (actor id 0, no principal row) with the request id
 `execution-<id>`, which ties it to the execution that made it.
+
+Those ties make chains measurable: an emission whose execution descends from MAX_CHAIN emissions
+already is refused (non-retryable, naming the chain), so a rule that emits its own trigger's
+event — directly or around a cycle of rules — stops instead of looping for ever.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from tidings.domain.errors import TidingsError, Unavailable
 from tidings.domain.events import Event, NewEvent
 from tidings.services.execution_queue import ExecutionQueue
 from tidings.services.ingest import IdempotencyClaim, Ingestor
+from tidings.storage.execution_history import EMITTED_PREFIX
 from tidings.storage.executions import ClaimedExecution
 
 WORKER_PRINCIPAL_ID = 0
+MAX_CHAIN = 10
 
 
 def _render(stored: list[Event]) -> tuple[int, bytes]:
@@ -40,13 +46,20 @@ class Emitter:
         """The callback that records an event as `claimed`'s action."""
 
         async def emit(new: NewEvent) -> int:
+            depth = await self._queue.emission_depth(claimed.id, limit=MAX_CHAIN)
+            if depth >= MAX_CHAIN:
+                raise ActionFailed(
+                    f"refused: this execution descends from {MAX_CHAIN} emitted events already "
+                    "(a rule that emits its own trigger's event?)",
+                    retryable=False,
+                )
             principal = await self._principal(claimed.tenant_id)
             fingerprint = hashlib.sha256(repr(new).encode()).hexdigest()
             try:
                 outcome = await self._ingest.ingest(
                     principal=principal,
                     new_events=[new],
-                    request_id=f"execution-{claimed.id}",
+                    request_id=f"{EMITTED_PREFIX}{claimed.id}",
                     render=_render,
                     claim=IdempotencyClaim(f"tidings-execution-{claimed.id}", fingerprint),
                 )
