@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tidings.domain.events import Event
+from tidings.domain.events import Event, NewEvent, materialize
 from tidings.domain.slack_layout import slack_message
 
 OCCURRED = 1_705_312_800_000_000_000  # 2024-01-15 10:00:00 UTC
@@ -12,14 +12,8 @@ OCCURRED = 1_705_312_800_000_000_000  # 2024-01-15 10:00:00 UTC
 
 def event(**changes: Any) -> Event:
     fields: dict[str, Any] = {
-        "id": 42,
-        "tenant_id": 1,
         "type": "deployment",
-        "payload": {},
-        "trigger_id": None,
-        "source_id": None,
         "source_ref": "github_actions",
-        "config": None,
         "title": "Deploy user-service v2.1.0 to production",
         "message": "Deployed via GitHub Actions workflow",
         "dimensions": {
@@ -29,21 +23,17 @@ def event(**changes: Any) -> Event:
             "priority": 2,
         },
         "links": {"pullRequestLink": "https://github.com/org/repo/pull/123", "ticket": "PROJ-456"},
-        "related_id": None,
-        "stakeholders": (),
-        "allowed_groups": (),
-        "allowed_roles": (),
-        "username": None,
-        "actor_id": None,
-        "actor_locator": None,
-        "request_id": None,
-        "occurred_at": OCCURRED,
-        "recorded_at": OCCURRED,
-        "updated_at": OCCURRED,
-        "started_at": None,
-        "ended_at": None,
     }
-    return Event(**(fields | changes))
+    new = NewEvent(**(fields | changes))
+    return materialize(
+        new,
+        event_id=42,
+        tenant_id=1,
+        actor_id=None,
+        actor_locator=None,
+        request_id=None,
+        now=OCCURRED,
+    )
 
 
 def test_a_deployment_reads_at_a_glance() -> None:

@@ -7,39 +7,17 @@ from typing import Any
 import pytest
 
 from tidings.domain.evaluation import event_view
-from tidings.domain.events import Event
+from tidings.domain.events import Event, NewEvent, materialize
 from tidings.domain.subscription_filters import FilterError, build_filter
 
 NOW = 1_705_312_800_000_000_000
 
 
 def event(type_: str = "deployment.finished", **dimensions: Any) -> Event:
-    return Event(
-        id=7,
-        tenant_id=1,
-        type=type_,
-        payload={"version": "2.1.0", "replicas": 3},
-        trigger_id=None,
-        source_id=None,
-        source_ref=None,
-        config=None,
-        title="Deploy",
-        message=None,
-        dimensions=dimensions,
-        links={},
-        related_id=None,
-        stakeholders=(),
-        allowed_groups=(),
-        allowed_roles=(),
-        username=None,
-        actor_id=None,
-        actor_locator=None,
-        request_id=None,
-        occurred_at=NOW,
-        recorded_at=NOW,
-        updated_at=NOW,
-        started_at=None,
-        ended_at=None,
+    payload = {"version": "2.1.0", "replicas": 3}
+    new = NewEvent(type=type_, title="Deploy", payload=payload, dimensions=dimensions)
+    return materialize(
+        new, event_id=7, tenant_id=1, actor_id=None, actor_locator=None, request_id=None, now=NOW
     )
 
 
