@@ -8,13 +8,14 @@ import pytest
 
 from tidings.domain.evaluation import event_view
 from tidings.domain.events import Event, NewEvent, materialize
+from tidings.domain.json import JSONObject
 from tidings.domain.subscription_filters import FilterError, build_filter
 
 NOW = 1_705_312_800_000_000_000
 
 
 def event(type_: str = "deployment.finished", **dimensions: Any) -> Event:
-    payload = {"version": "2.1.0", "replicas": 3}
+    payload: JSONObject = {"version": "2.1.0", "replicas": 3}
     new = NewEvent(type=type_, title="Deploy", payload=payload, dimensions=dimensions)
     return materialize(
         new, event_id=7, tenant_id=1, actor_id=None, actor_locator=None, request_id=None, now=NOW
