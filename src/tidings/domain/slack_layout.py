@@ -56,7 +56,8 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _label(name: str) -> str:
+def label(name: str) -> str:
+    """A field or link name as people read it: `state_project` → `State project`."""
     spaced = name.replace("_", " ")
     return spaced[:1].upper() + spaced[1:]
 
@@ -91,7 +92,7 @@ def slack_message(
     fields: list[JSONValue] = [
         {
             "type": "mrkdwn",
-            "text": _cut(f"*{_label(name)}*\n{escape(str(event.dimensions[name]))}", FIELD_LIMIT),
+            "text": _cut(f"*{label(name)}*\n{escape(str(event.dimensions[name]))}", FIELD_LIMIT),
         }
         for name in named
     ]
@@ -115,5 +116,5 @@ def slack_message(
 def _link(name: str, url: str) -> str:
     """A link Slack renders, when the value is a web URL; the value as text otherwise."""
     if url.startswith(("https://", "http://")) and not any(c in url for c in "<>| "):
-        return f"<{url}|{escape(_label(name))}>"
-    return f"{escape(_label(name))}: {escape(url)}"
+        return f"<{url}|{escape(label(name))}>"
+    return f"{escape(label(name))}: {escape(url)}"
