@@ -166,21 +166,32 @@ def plan(
 
     A fire no older than `threshold_ns` is on time and always fires; older ones have misfired
     and follow `policy` (Quartz's misfire threshold, 60 s by default). FIRE_ALL fires at most
-    `limit` at once; the rest come in the next plan.
+    `limit` at once, oldest first; the rest are due at once in the next plan. FIRE_ONCE fires
+    the latest missed time, however many were missed.
     """
-    due = fires_between(timing, last_ns, now_ns, limit=limit)
-    on_time = [f for f in due if now_ns - f <= threshold_ns]
-    missed = [f for f in due if now_ns - f > threshold_ns]
-    if not missed or policy is MisfirePolicy.FIRE_ALL:
-        fires = due
-    elif policy is MisfirePolicy.FIRE_ONCE:
-        fires = [missed[-1], *on_time]
-    else:
-        fires = on_time
-    after = due[-1] if due else last_ns
-    if len(due) == limit and policy is not MisfirePolicy.FIRE_ALL:
-        after = now_ns  # more were missed than listed: none of them fires any more
-    return Plan(fires, next_fire(timing, after))
+    if policy is MisfirePolicy.FIRE_ALL:
+        due = fires_between(timing, last_ns, now_ns, limit=limit)
+        return Plan(due, next_fire(timing, due[-1] if due else last_ns))
+    cutoff = max(last_ns, now_ns - threshold_ns)
+    fires = fires_between(timing, cutoff, now_ns, limit=limit)  # on time
+    if policy is MisfirePolicy.FIRE_ONCE:
+        latest = _latest_fire(timing, after_ns=last_ns, until_ns=cutoff)
+        if latest is not None:
+            fires.insert(0, latest)
+    return Plan(fires, next_fire(timing, now_ns))
+
+
+def _latest_fire(timing: Timing, *, after_ns: int, until_ns: int) -> int | None:
+    """The last fire in (`after_ns`, `until_ns`], searched back from `until_ns` in growing
+    windows: after a month down, a per-minute schedule is not walked from its last fire."""
+    for span in (3600 * NS, 86_400 * NS, 31 * 86_400 * NS, 366 * 86_400 * NS, None):
+        start = after_ns if span is None else max(after_ns, until_ns - span)
+        found = fires_between(timing, start, until_ns, limit=1_000_000)
+        if found:
+            return found[-1]
+        if start == after_ns:
+            return None
+    return None
 
 
 # -- cron on the wall clock ---------------------------------------------------------------------

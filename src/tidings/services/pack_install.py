@@ -31,9 +31,9 @@ from tidings.services.pack_definitions import (
     RuleSpec,
     TriggerSpec,
 )
+from tidings.services.rules import check_trigger_room
 from tidings.services.secret_box import SecretBox
 from tidings.storage import catalogue as catalogue_store
-from tidings.storage import rules as rule_store
 from tidings.storage.automation_tables import rules
 
 _EVERYTHING = 1_000_000  # a pack's triggers or actions, read in one page
@@ -294,7 +294,7 @@ async def _sync_rule(
     query = select(rules).where(rules.c.tenant_id == tenant_id, rules.c.ref == spec.ref)
     row = (await conn.execute(query)).first()
     if row is None or row.trigger_id != trigger.id:
-        await rule_store.check_trigger_room(conn, tenant_id=tenant_id, trigger=trigger)
+        await check_trigger_room(conn, tenant_id=tenant_id, trigger=trigger)
     if row is None:
         full = {"tenant_id": tenant_id, "pack_id": pack.id, "ref": spec.ref, **values}
         await conn.execute(rules.insert(), {**full, "created_at": now, "updated_at": now})

@@ -24,6 +24,7 @@ from tidings.domain.access import Permission, Principal, require
 from tidings.domain.automation import Action, ConditionOutcome, Pack, Rule, Trigger, ref_problem
 from tidings.domain.clock import Clock
 from tidings.domain.conditions import ConditionError, compile_condition
+from tidings.domain.enforcement_ids import MAX_RULES_PER_TRIGGER
 from tidings.domain.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from tidings.domain.evaluation import CompiledRule, decide, event_view, render
 from tidings.domain.json import JSONObject, JSONValue, depth_exceeds
@@ -158,6 +159,17 @@ async def _action(conn: AsyncConnection, tenant_id: int, ref: str) -> Action:
     return action
 
 
+async def check_trigger_room(conn: AsyncConnection, *, tenant_id: int, trigger: Trigger) -> None:
+    """Conflict when the trigger already has the most rules one trigger can have (enforcement
+    ids number the rules of a trigger: domain/enforcement_ids.py)."""
+    count = await rule_store.rules_on_trigger(conn, tenant_id=tenant_id, trigger_id=trigger.id)
+    if count >= MAX_RULES_PER_TRIGGER:
+        raise Conflict(
+            f"Trigger '{trigger.ref}' already has {MAX_RULES_PER_TRIGGER} rules, "
+            "the most one trigger can have"
+        )
+
+
 async def _trigger(conn: AsyncConnection, tenant_id: int, ref: str) -> Trigger:
     trigger = await catalogue_store.find_trigger(conn, tenant_id=tenant_id, ref=ref)
     if trigger is None:
@@ -240,7 +252,7 @@ class RuleAdmin:
             trigger = await _trigger(conn, tenant_id, rule_in.trigger_ref)
             if await rule_store.find_rule(conn, tenant_id=tenant_id, ref=rule_in.ref):
                 raise Conflict(f"Rule with ref '{rule_in.ref}' already exists")
-            await rule_store.check_trigger_room(conn, tenant_id=tenant_id, trigger=trigger)
+            await check_trigger_room(conn, tenant_id=tenant_id, trigger=trigger)
             values = {
                 "ref": rule_in.ref,
                 "pack_id": pack.id,

@@ -159,11 +159,12 @@ def _where(flt: MissFilter) -> list[ColumnElement[bool]]:
         clauses.append(c.created_at >= flt.start)
     if flt.end is not None:
         clauses.append(c.created_at <= flt.end)
-    if flt.rule is not None and flt.positions is not None:
+    if flt.rule is not None:
+        positions = flt.rule.positions
         if len(flt.rule.triggers) == 1 and flt.trigger_ref is None:
             clauses.append(c.trigger_ref == next(iter(flt.rule.triggers)))
-        clauses.append(c.rule_set_id.in_(sorted(flt.positions)))
-        at = case({s: p + 1 for s, p in flt.positions.items()}, value=c.rule_set_id)
+        clauses.append(c.rule_set_id.in_(sorted(positions)))
+        at = case({s: p + 1 for s, p in positions.items()}, value=c.rule_set_id)
         clauses.append(func.substr(c.outcomes, at, literal(1)) != PASSED_LETTER)
     return clauses
 

@@ -15,9 +15,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.domain.automation import Rule, Trigger
-from tidings.domain.enforcement_ids import MAX_RULES_PER_TRIGGER
-from tidings.domain.errors import Conflict
+from tidings.domain.automation import Rule
 from tidings.storage.automation_tables import actions, packs, rules, triggers
 from tidings.storage.catalogue import bump_version
 
@@ -107,17 +105,12 @@ async def enabled_rules(
     return [to_rule(r) for r in await conn.execute(query)]
 
 
-async def check_trigger_room(conn: AsyncConnection, *, tenant_id: int, trigger: Trigger) -> None:
-    """Conflict when the trigger already has the most rules one trigger can have (enforcement
-    ids number the rules of a trigger: domain/enforcement_ids.py)."""
+async def rules_on_trigger(conn: AsyncConnection, *, tenant_id: int, trigger_id: int) -> int:
+    """How many rules a trigger has."""
     query = select(func.count()).where(
-        rules.c.tenant_id == tenant_id, rules.c.trigger_id == trigger.id
+        rules.c.tenant_id == tenant_id, rules.c.trigger_id == trigger_id
     )
-    if int((await conn.execute(query)).scalar_one()) >= MAX_RULES_PER_TRIGGER:
-        raise Conflict(
-            f"Trigger '{trigger.ref}' already has {MAX_RULES_PER_TRIGGER} rules, "
-            "the most one trigger can have"
-        )
+    return int((await conn.execute(query)).scalar_one())
 
 
 async def insert_rule(

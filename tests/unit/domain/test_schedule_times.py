@@ -245,7 +245,14 @@ def test_fire_all_comes_in_bounded_plans_and_the_others_drop_what_they_could_not
     assert first.fires == [NOON + k * HOUR for k in range(1, 5)]
     assert first.next_ns == NOON + 5 * HOUR  # the rest are due at once
     once = plan(HOURLY, last_ns=NOON, now_ns=now, policy=MisfirePolicy.FIRE_ONCE, limit=4)
-    assert once.next_ns == NOON + 11 * HOUR
+    assert once == Plan([NOON + 10 * HOUR], NOON + 11 * HOUR)  # the latest, past the limit
+
+
+def test_fire_once_after_a_long_downtime_fires_the_latest_missed_time() -> None:
+    minutely = CronTiming("* * * * *", "UTC")
+    now = NOON + 40 * 86_400 * NS + 30 * NS  # forty days down, 30 s past a minute
+    result = plan(minutely, last_ns=NOON, now_ns=now, policy=MisfirePolicy.FIRE_ONCE)
+    assert result == Plan([now - 30 * NS - 60 * NS, now - 30 * NS], now + 30 * NS)
 
 
 # -- checks -------------------------------------------------------------------------------------
