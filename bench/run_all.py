@@ -9,12 +9,16 @@ from bench import (
     action_latency,
     batch_ingest,
     conditions,
+    delivery_latency,
+    delivery_lease_recovery,
+    delivery_throughput,
     dialect_latency,
     execution_throughput,
     grpc_vs_rest,
     ingest_memory,
     list_latency,
     result_storage,
+    schedule_fires,
     single_ingest,
 )
 
@@ -29,6 +33,10 @@ BENCHMARKS: tuple[tuple[str, Callable[[Sequence[str] | None], None]], ...] = (
     ("execution_throughput", execution_throughput.main),
     ("action_latency", action_latency.main),
     ("result_storage", result_storage.main),
+    ("schedule_fires", schedule_fires.main),
+    ("delivery_throughput", delivery_throughput.main),
+    ("delivery_latency", delivery_latency.main),
+    ("delivery_lease_recovery", delivery_lease_recovery.main),
 )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # time.monotonic() when it arrived
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Answer:
     body: bytes = b'{"ok": true}'
     content_type: str = "application/json"
     delay_seconds: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -49,7 +52,28 @@ class Receiver:
             return list(self.requests)
 
 
-def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
+class Recording(Protocol):
+    """What a handler needs of a receiver: where to record, and how to answer."""
+
+    @property
+    def requests(self) -> list[Received]:
+        """Every request so far, appended to under `lock`."""
+        ...
+
+    @property
+    def answer(self) -> Callable[[Received], Answer]:
+        """How to answer a request."""
+        ...
+
+    @property
+    def lock(self) -> threading.Lock:
+        """Guards `requests`."""
+        ...
+
+
+def request_handler(receiver: Recording) -> type[BaseHTTPRequestHandler]:
+    """A handler class that records each request in `receiver` and answers as it says."""
+
     class Handler(BaseHTTPRequestHandler):
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -58,6 +82,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 path=self.path,
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=self.rfile.read(length),
+                at=time.monotonic(),
             )
             with receiver.lock:
                 receiver.requests.append(request)
@@ -67,6 +92,8 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             self.send_response(answer.status)
             self.send_header("Content-Type", answer.content_type)
             self.send_header("Content-Length", str(len(answer.body)))
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(answer.body)
 
@@ -85,7 +112,7 @@ def running_receiver(answer: Callable[[Received], Answer] | None = None) -> Iter
     receiver = Receiver(url=f"http://127.0.0.1:{server.server_address[1]}")
     if answer is not None:
         receiver.answer = answer
-    server.RequestHandlerClass = _handler(receiver)
+    server.RequestHandlerClass = request_handler(receiver)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

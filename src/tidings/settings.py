@@ -100,6 +100,22 @@ class Settings(BaseSettings):
         description="Let outgoing requests reach private, loopback and link-local addresses "
         "(tests and local development).",
     )
+    # Email deliveries (subscriptions with an `email` target) go through this SMTP relay.
+    smtp_host: str | None = Field(
+        default=None, description="SMTP relay for email deliveries; unset: email targets fail."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls: upgrade a plain connection (port 587); tls: TLS from the start "
+        "(port 465); none: plain text (a relay on the same host or network only).",
+    )
+    smtp_username: str | None = None
+    smtp_password: str | None = Field(default=None, repr=False)
+    smtp_from: str = Field(
+        default="tidings@localhost", description="The From address of email deliveries."
+    )
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     execution_default_timeout_seconds: float = Field(default=30.0, gt=0, le=24 * 3600)
     execution_default_max_attempts: int = Field(default=3, ge=1, le=100)
 

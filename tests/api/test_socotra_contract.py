@@ -1,7 +1,7 @@
 """Socotra's event stream (`seeds/002_…txt`): every request shape of the document, sent as written.
 
 Fetch an event, fetch the events of an API request, and follow the stream with `pagingToken`.
-The schedule and failed-job endpoints of the document belong to a later issue.
+The schedule and failed-job endpoints of the document are tested in test_schedules_socotra.py.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from alembic import command
 from sqlalchemy import text
 
 from tests.conftest import PG_ADMIN_DSN
+from tidings.domain.access import BUILTIN_ROLES
 from tidings.services.runtime import Services
 from tidings.storage.engine import create_engines, sqlite_url
 from tidings.storage.migrate import alembic_config, schema_differences, upgrade_to_head
@@ -92,3 +94,31 @@ async def test_enforcements_are_renumbered_by_event_and_executions_follow(
         ((40 << 16) | 2, 5),
     ]
     assert followed == (41 << 16) | 1
+
+
+async def test_builtin_operator_roles_gain_the_delivery_and_schedule_permissions(
+    empty_database_url: str,
+) -> None:
+    """Migration 0006 gives existing tenants' built-in operator role what new tenants' has;
+    a tenant's own role of the same spirit is left alone."""
+    engines = create_engines(empty_database_url, pool_size=1)
+    try:
+        async with engines.writer.begin() as conn:
+            await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "0005"))
+            await conn.execute(_OLD_ROWS[0])
+            await conn.execute(
+                text(
+                    "INSERT INTO roles (tenant_id, name, permissions, builtin, created_at) VALUES"
+                    " (7, 'operator', '[\"events:read\", \"rules:write\"]', :builtin, 0),"
+                    " (7, 'ops', '[\"events:read\"]', :other, 0)"
+                ),
+                {"builtin": True, "other": False},
+            )
+        await upgrade_to_head(engines.writer)
+        async with engines.writer.connect() as conn:
+            rows = (await conn.execute(text("SELECT name, permissions FROM roles"))).all()
+    finally:
+        await engines.dispose()
+    found = {name: perms if isinstance(perms, list) else json.loads(perms) for name, perms in rows}
+    assert found["operator"] == list(BUILTIN_ROLES["operator"])
+    assert found["ops"] == ["events:read"]

@@ -217,7 +217,7 @@ async def test_a_payload_that_breaks_the_trigger_schema_is_refused_and_not_store
     }
     ids = await _catalogue(services, schema=schema)
     await _rule(services, ids, "mon.any", conditions={})
-    for _ in range(2):  # the second time the cached catalogue refuses it before the transaction
+    for _ in range(2):  # the second time with the compiled catalogue cached
         bad = await client.post(
             "/api/v1/events",
             headers=admin,
@@ -248,6 +248,22 @@ async def test_a_payload_that_breaks_the_trigger_schema_is_refused_and_not_store
     assert await _executions(services) == []
     good = await post_event(client, admin, trigger_ref="mon.cpu", payload={"cpu": 3})
     assert good["payload"] == {"cpu": 3}
+
+
+async def test_a_schema_relaxed_since_accepts_what_it_refused(
+    services: Services, client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """The refusal is decided with the catalogue of the moment, not the one last cached."""
+    schema = {"type": "object", "required": ["cpu"]}
+    await _catalogue(services, schema=schema)
+    refused = await client.post("/api/v1/events", headers=admin, json={"trigger_ref": "mon.cpu"})
+    assert refused.status_code == 400, refused.text
+    relaxed = await client.put(
+        "/api/v1/triggers/mon.cpu", headers=admin, json={"payload_schema": None}
+    )
+    assert relaxed.status_code == 200, relaxed.text
+    accepted = await client.post("/api/v1/events", headers=admin, json={"trigger_ref": "mon.cpu"})
+    assert accepted.status_code == 201, accepted.text
 
 
 async def test_strict_rendering_fails_the_execution_naming_the_path(

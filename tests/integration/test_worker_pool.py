@@ -221,7 +221,7 @@ async def test_a_retryable_failure_is_tried_again(services: Services, pool: Work
         ("broken", "KeyError: 'missing'"),  # a bug in a runner is retried like any failure
         (
             "teleport",
-            "unknown runner 'teleport' (known: big, broken, echo, emit_event, flaky, "
+            "unknown runner 'teleport' (known: big, broken, delivery, echo, emit_event, flaky, "
             "http_request, local_command, noop, python, slack, sleepy)",
         ),
     ],

@@ -88,6 +88,7 @@ def test_help_lists_every_command() -> None:
     assert commands_in_help(top.stdout) == [
         "serve",
         "worker",
+        "scheduler",
         "migrate",
         "emit",
         "events",

@@ -10,7 +10,7 @@ same narrow surface as a built-in.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from tidings.actions.guarded_http import GuardedClient
@@ -24,13 +24,34 @@ LoadPackConfig = Callable[[], Awaitable[JSONObject]]
 
 
 class ActionFailed(Exception):
-    """An action that did not succeed; `message` is shown to users, so it holds no secrets."""
+    """An action that did not succeed; `message` is shown to users, so it holds no secrets.
 
-    def __init__(self, message: str, *, retryable: bool, result: JSONValue = None) -> None:
+    `retry_at_ns` is when the next attempt should be, if the action knows better than the
+    retry policy (a receiver's Retry-After); the policy still bounds how many there are.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        result: JSONValue = None,
+        retry_at_ns: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.result = result
+        self.retry_at_ns = retry_at_ns
+
+
+class ActionDeferred(Exception):
+    """The action cannot start before `until_ns` (a rate it must keep): the execution goes back
+    on the queue, due then, and the attempt does not count."""
+
+    def __init__(self, until_ns: int) -> None:
+        super().__init__(f"deferred until {until_ns}")
+        self.until_ns = until_ns
 
 
 @dataclass(frozen=True)
@@ -56,6 +77,8 @@ class ActionContext:
     pack_config: LoadPackConfig
     settings: ActionSettings
     entry_point: str | None = None
+    # What this attempt saw, for its record (a delivery's status code and response excerpt).
+    detail: JSONObject = field(default_factory=dict)
 
     @property
     def idempotency_key(self) -> str:

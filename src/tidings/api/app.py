@@ -9,7 +9,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from tidings import __version__
-from tidings.api.dialects import escapekit, socotra, tracker
+from tidings.api.dialects import (
+    escapekit,
+    escapekit_subscriptions,
+    socotra,
+    socotra_schedules,
+    tracker,
+)
 from tidings.api.errors import install_error_handlers
 from tidings.api.middleware import (
     AuthenticationMiddleware,
@@ -24,8 +30,11 @@ from tidings.api.routes import (
     enforcements,
     events,
     executions,
+    failed_jobs,
     health,
     rules,
+    schedules,
+    subscriptions,
     webhooks,
 )
 from tidings.services.runtime import Services
@@ -71,7 +80,14 @@ def create_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
     install_error_handlers(app)
     # EscapeKit's /api/v1/events/query/… comes before the native /api/v1/events/{id}, which
     # would otherwise take "query" for an event id (routers match in the order they are added).
-    routers = (health.router, auth.router, escapekit.router, events.router, admin.router)
+    routers = (
+        health.router,
+        auth.router,
+        escapekit.router,
+        escapekit_subscriptions.router,
+        events.router,
+        admin.router,
+    )
     automation = (
         rules.router,
         catalogue.router,
@@ -79,8 +95,12 @@ def create_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
         executions.router,
         webhooks.router,
         automation_settings.router,
+        schedules.router,
+        subscriptions.router,
+        failed_jobs.router,
     )
-    for router in (*routers, *automation, tracker.router, socotra.router):
+    dialects = (tracker.router, socotra.router, socotra_schedules.router)
+    for router in (*routers, *automation, *dialects):
         app.include_router(router)
     _document_bearer_auth(app)
 

@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 app.command()(server.serve)
 app.command()(server.worker)
+app.command()(server.scheduler)
 app.command()(server.migrate)
 app.command()(client.emit)
 app.add_typer(client.events_app, name="events")

@@ -1,4 +1,4 @@
-"""Commands that run the server side: serve, worker and migrate.
+"""Commands that run the server side: serve, worker, scheduler and migrate.
 
 The server stack (FastAPI, SQLAlchemy, uvicorn) is imported inside the commands that need it,
 so the client commands and `--help` start in a fraction of the time.
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from tidings.services.bootstrap import Bootstrapped
     from tidings.services.runtime import Services
     from tidings.workers.pool import WorkerPool
+    from tidings.workers.scheduler import Scheduler
 
 err = Console(stderr=True, soft_wrap=True)
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -123,6 +124,7 @@ async def _serve(settings: Settings) -> list[int]:
     services = Services.build(settings)
     await services.start()
     pool = await _start_workers(services)
+    scheduler = await _start_scheduler(services)
     try:
         announce(services.bootstrapped)
         grpc_server = await _start_grpc(services, settings)
@@ -133,6 +135,7 @@ async def _serve(settings: Settings) -> list[int]:
             if grpc_server is not None:
                 await (stopping[0] if stopping else grpc_server.stop())
     finally:
+        await scheduler.stop()
         if pool is not None:
             await pool.stop()
         await services.stop()
@@ -147,6 +150,15 @@ async def _start_workers(services: Services) -> WorkerPool | None:
     pool = build_worker_pool(services)
     await pool.start()
     return pool
+
+
+async def _start_scheduler(services: Services) -> Scheduler:
+    """The in-process scheduler: fires due schedules (every process may run one)."""
+    from tidings.workers.scheduler import build_scheduler
+
+    scheduler = build_scheduler(services)
+    await scheduler.start()
+    return scheduler
 
 
 POSTGRES_ONLY = (
@@ -207,6 +219,58 @@ async def _work(settings: Settings, concurrency: int | None) -> list[int]:
             for signum in HANDLED_SIGNALS:
                 loop.remove_signal_handler(signum)
             await pool.stop()
+        return received
+    finally:
+        await services.stop()
+
+
+SCHEDULER_POSTGRES_ONLY = (
+    "`tidings scheduler` fires schedules apart from the API, which needs PostgreSQL: set "
+    "TIDINGS_DATABASE_URL=postgresql://…. On the embedded SQLite database, `tidings serve` runs "
+    "the scheduler in-process."
+)
+
+
+def scheduler(data_dir: DataDir = None) -> None:
+    """Fire due schedules, without the API (PostgreSQL only; `serve` runs one too)."""
+    settings = load_settings(data_dir)
+    if not settings.is_postgres:
+        err.print(f"[bold red]Error:[/] {SCHEDULER_POSTGRES_ONLY}")
+        raise typer.Exit(2)
+    configure_logging(settings.log_level, settings.log_format)
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        signals = runner.run(_schedule(settings))
+    for received in reversed(signals):
+        signal.raise_signal(received)
+
+
+async def _schedule(settings: Settings) -> list[int]:
+    """Run a scheduler until SIGTERM or SIGINT, then stop it."""
+    from tidings.services.runtime import Services
+
+    services = Services.build(settings)
+    await services.start()
+    try:
+        loop = asyncio.get_running_loop()
+        received: list[int] = []
+        stopped = asyncio.Event()
+
+        def stop(signum: int) -> None:
+            received.append(signum)
+            stopped.set()
+
+        for signum in HANDLED_SIGNALS:
+            loop.add_signal_handler(signum, stop, signum)
+        running = await _start_scheduler(services)
+        err.print("Tidings scheduler running")
+        try:
+            await stopped.wait()
+        finally:
+            for signum in HANDLED_SIGNALS:
+                loop.remove_signal_handler(signum)
+            await running.stop()
         return received
     finally:
         await services.stop()

@@ -28,6 +28,9 @@ class Permission(StrEnum):
     RULES_WRITE = "rules:write"
     PACKS_WRITE = "packs:write"
     EXECUTIONS_WRITE = "executions:write"
+    # Delivery and time (issue 5): subscriptions and their deliveries, schedules and their jobs.
+    SUBSCRIPTIONS_WRITE = "subscriptions:write"
+    SCHEDULES_WRITE = "schedules:write"
     ADMIN = "admin"
     SYSTEM_ADMIN = "system:admin"
 
@@ -58,6 +61,8 @@ BUILTIN_ROLES: dict[str, tuple[str, ...]] = {
         Permission.RULES_WRITE.value,
         Permission.PACKS_WRITE.value,
         Permission.EXECUTIONS_WRITE.value,
+        Permission.SUBSCRIPTIONS_WRITE.value,
+        Permission.SCHEDULES_WRITE.value,
     ),
 }
 
@@ -107,6 +112,20 @@ class Principal:
         if permission is Permission.SYSTEM_ADMIN:
             return self.is_system_admin
         return self.is_admin or permission.value in self.permissions
+
+
+def internal_writer(*, tenant_id: int, tenant_locator: str, name: str) -> Principal:
+    """Tidings itself recording an event in a tenant (a worker's `emit_event`, a disabled
+    subscription's notice): no account behind it (id 0), and only `events:write`."""
+    return Principal(
+        id=0,
+        locator="",
+        tenant_id=tenant_id,
+        tenant_locator=tenant_locator,
+        name=name,
+        kind=PrincipalKind.SERVICE,
+        permissions=frozenset({Permission.EVENTS_WRITE.value}),
+    )
 
 
 def require(principal: Principal, permission: Permission) -> None:

@@ -195,6 +195,7 @@ class Attempt:
     finished_at: int | None
     outcome: str | None
     error: str | None
+    detail: JSONObject | None = None  # what the attempt saw (a delivery's status and response)
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,7 @@ class Execution:
     created_at: int
     updated_at: int
     attempt_log: tuple[Attempt, ...] = field(default=())
+    subscription_id: int | None = None  # a delivery's subscription
 
 
 @dataclass(frozen=True)
@@ -246,3 +248,6 @@ class NewExecution:
     max_attempts: int
     timeout_seconds: float
     available_at: int
+    # A delivery's subscription, and the delays between its attempts (None: exponential backoff).
+    subscription_id: int | None = None
+    retry_schedule: tuple[float, ...] | None = None

@@ -96,3 +96,19 @@ def build_filter(
         except ConditionError as exc:
             raise FilterError("filter.condition", str(exc)) from exc
     return SubscriptionFilter(tuple(types), checked, compiled)
+
+
+def filter_from_document(document: JSONObject) -> SubscriptionFilter:
+    """A stored filter document, compiled (FilterError when it no longer compiles)."""
+    types = document.get("types") or []
+    scope = document.get("scope") or {}
+    if not isinstance(types, list) or not isinstance(scope, dict):
+        raise FilterError("filter", "types must be a list and scope an object")
+    checked_scope: dict[str, list[str | int]] = {}
+    for name, values in scope.items():
+        if not isinstance(values, list):
+            raise FilterError(f"filter.scope.{name}", "must be a list of values")
+        checked_scope[name] = [v for v in values if isinstance(v, str | int)]
+    return build_filter(
+        types=[str(t) for t in types], scope=checked_scope, condition=document.get("condition")
+    )

@@ -35,8 +35,12 @@ _TIMER_PAYLOAD = _object(
     {
         "schedule": {"description": "The schedule's name."},
         "group": {"description": "The schedule's group."},
+        "schedule_id": {"description": "The schedule's id."},
         "scheduled_for": {"description": "The time the schedule was due."},
         "fired_at": {"description": "When it fired."},
+        "policy_locator": {"description": "The schedule's policy, when it has one."},
+        "transaction_locator": {"description": "The schedule's transaction, when it has one."},
+        "custom_event_id": {"description": "The schedule's custom event, when it has one."},
     }
 )
 # No `default`: an action's own timeout (the execution's) applies; this can only shorten it.

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tidings.domain.automation import ExecutionStatus
 from tidings.domain.clock import Clock
 from tidings.domain.json import JSONObject, JSONValue
-from tidings.domain.retry import RetryPolicy
+from tidings.domain.retry import PROPORTIONAL_SPREAD, RetryPolicy
 from tidings.domain.timestamps import NS_PER_SECOND
 from tidings.services.database import Database
 from tidings.services.rule_engine import EXECUTION_SECRETS, PACK_SECRETS
@@ -89,11 +89,16 @@ class ExecutionQueue:
         )
 
     async def succeed(
-        self, claimed: ClaimedExecution, *, worker: str, result: bytes | None
+        self,
+        claimed: ClaimedExecution,
+        *,
+        worker: str,
+        result: bytes | None,
+        detail: JSONObject | None = None,
     ) -> bool:
         """Record a success and its result; False when the lease had been lost."""
         return await self._finish(
-            claimed, worker, ExecutionStatus.SUCCEEDED, "succeeded", None, result
+            claimed, worker, ExecutionStatus.SUCCEEDED, "succeeded", None, result, detail
         )
 
     async def cancelled(self, claimed: ClaimedExecution, *, worker: str) -> bool:
@@ -111,24 +116,35 @@ class ExecutionQueue:
         retryable: bool,
         timed_out: bool = False,
         result: bytes | None = None,
+        detail: JSONObject | None = None,
+        retry_at_ns: int | None = None,
     ) -> ExecutionStatus | None:
-        """Retry later as the policy says, or give up; the status it ends in (None: lease lost)."""
+        """Retry later as the policy says, or give up; the status it ends in (None: lease lost).
+
+        `retry_at_ns` is when the action asked to be tried again (a receiver's Retry-After, say);
+        it replaces the policy's delay, but not its limit on attempts."""
         outcome = ExecutionStatus.TIMED_OUT if timed_out else ExecutionStatus.FAILED
-        delay = self._delay(claimed.attempt, claimed.max_attempts, retryable)
+        delay = self._delay(
+            claimed.attempt, claimed.max_attempts, retryable, claimed.retry_schedule
+        )
         if delay is None:
-            done = await self._finish(claimed, worker, outcome, outcome.value, error, result)
+            done = await self._finish(
+                claimed, worker, outcome, outcome.value, error, result, detail
+            )
             return outcome if done else None
         now = self._clock.now_ns()
+        due = now + _ns(delay) if retry_at_ns is None else max(now, retry_at_ns)
         return await self._db.write(
             lambda conn: outcome_store.requeue(
                 conn,
                 execution_id=claimed.id,
                 worker=worker,
                 attempt=claimed.attempt,
-                available_at=now + _ns(delay),
+                available_at=due,
                 outcome=outcome.value,
                 error=error,
                 now=now,
+                detail=detail,
             )
         )
 
@@ -150,6 +166,21 @@ class ExecutionQueue:
         )
         return released is not None
 
+    async def defer(self, claimed: ClaimedExecution, *, worker: str, until_ns: int | None) -> bool:
+        """Put an execution back, due at `until_ns`, as if the attempt had not begun: the action
+        could not start yet (a Slack URL's one message a second), which is no attempt at all."""
+        now = self._clock.now_ns()
+        return await self._db.write(
+            lambda conn: outcome_store.withdraw(
+                conn,
+                execution_id=claimed.id,
+                worker=worker,
+                attempt=claimed.attempt,
+                available_at=max(now, until_ns or now),
+                now=now,
+            )
+        )
+
     async def reap_expired(self) -> int:
         """Requeue (or fail, when out of attempts) executions whose lease expired; how many."""
         now = self._clock.now_ns()
@@ -157,7 +188,7 @@ class ExecutionQueue:
         async def work(conn: AsyncConnection) -> int:
             expired = await execution_store.expired_leases(conn, now=now, limit=REAP_BATCH)
             for lease in expired:
-                delay = self._delay(lease.attempt, lease.max_attempts, retryable=True)
+                delay = self._delay(lease.attempt, lease.max_attempts, True, lease.retry_schedule)
                 if delay is None:
                     ended = outcome_store.Finished(
                         execution_id=lease.id,
@@ -264,6 +295,7 @@ class ExecutionQueue:
         outcome: str,
         error: str | None,
         result: bytes | None,
+        detail: JSONObject | None = None,
     ) -> bool:
         """Record an end, together with every other end reported meanwhile (see `_Finishes`)."""
         item = outcome_store.Finished(
@@ -274,12 +306,26 @@ class ExecutionQueue:
             outcome=outcome,
             error=error,
             result=result,
+            detail=detail,
         )
         return await self._finishes.record(item)
 
-    def _delay(self, attempt: int, max_attempts: int, retryable: bool) -> float | None:
-        policy = replace(self._policy, max_attempts=max(1, max_attempts))
-        return policy.next_delay(attempt, retryable=retryable, rng=self._rng)
+    def _delay(
+        self,
+        attempt: int,
+        max_attempts: int,
+        retryable: bool,
+        schedule: tuple[float, ...] | None = None,
+    ) -> float | None:
+        """Seconds until the next attempt, or None to give up. An execution with a schedule of
+        its own (a delivery's: `schedule[n]` precedes attempt n + 1) waits that long, ±20%."""
+        if schedule is None:
+            policy = replace(self._policy, max_attempts=max(1, max_attempts))
+            return policy.next_delay(attempt, retryable=retryable, rng=self._rng)
+        if not retryable or attempt >= max_attempts or attempt >= len(schedule):
+            return None
+        spread = self._rng.uniform(1 - PROPORTIONAL_SPREAD, 1 + PROPORTIONAL_SPREAD)
+        return schedule[attempt] * spread
 
 
 class _Finishes:

@@ -146,9 +146,16 @@ class ExecutionAdmin:
             )
         return await self.get(principal=principal, execution_id=execution_id)
 
-    async def retry(self, *, principal: Principal, execution_id: int) -> ExecutionDetail:
-        """Queue a failed, timed-out or cancelled execution again with a new attempt budget."""
-        require(principal, Permission.EXECUTIONS_WRITE)
+    async def retry(
+        self,
+        *,
+        principal: Principal,
+        execution_id: int,
+        permission: Permission = Permission.EXECUTIONS_WRITE,
+    ) -> ExecutionDetail:
+        """Queue a failed, timed-out or cancelled execution again with a new attempt budget
+        (a delivery's is `subscriptions:write`'s to ask for)."""
+        require(principal, permission)
         now = self._clock.now_ns()
 
         async def work(conn: AsyncConnection) -> ExecutionState | None:
@@ -203,6 +210,9 @@ def _fingerprint(flt: ExecutionFilter) -> dict[str, JSONValue]:
         "status": None if flt.status is None else flt.status.value,
         "start": flt.created_from,
         "end": flt.created_to,
+        "subscription": flt.subscription_id,
+        "kind": "delivery" if flt.deliveries_only else "action" if flt.actions_only else None,
+        "failed": flt.failed_only,
     }
 
 

@@ -38,6 +38,7 @@ from tidings.domain.timestamps import NS_PER_SECOND
 from tidings.services.database import Database
 from tidings.services.execution_dispatch import Handoff, LocalPool, handoff_for
 from tidings.services.rule_engine import RuleEngine
+from tidings.services.subscription_matcher import enqueue_deliveries
 from tidings.services.tenant_catalogue import TenantCatalogue
 from tidings.services.work_signal import WorkSignal
 from tidings.storage import events as event_store
@@ -123,11 +124,9 @@ class Ingestor:
     ) -> IngestOutcome:
         """Store `new_events` atomically (all or none) and return the rendered answer."""
         require(principal, Permission.EVENTS_WRITE)
-        if self._engine is not None and (cached := self._engine.cached(principal.tenant_id)):
-            # A fast refusal from the last catalogue seen; the transaction checks again.
-            problems = _payload_problems(cached, new_events)
-            if problems:
-                raise InvalidInput.of(*problems)
+        # Payloads are checked against the trigger's schema inside the transaction, with the
+        # catalogue as it is then: a check against a cached one could refuse an event that a
+        # schema changed since (on any node) now accepts.
         loop = asyncio.get_running_loop()
         request = _Request(principal, new_events, request_id, render, claim, loop.create_future())
         self._waiting.append(request)
@@ -333,6 +332,17 @@ class Ingestor:
             )
             if outcome.executions:
                 self._enqueued = True
+            subscriptions = catalogues[tenant_id].subscriptions
+            if subscriptions:
+                queued = await enqueue_deliveries(
+                    conn,
+                    subscriptions,
+                    tenant_id=tenant_id,
+                    events=events,
+                    now=now,
+                    handoff=handoff,
+                )
+                self._enqueued = self._enqueued or queued > 0
 
     def _wake_workers(self, handoff: Handoff | None) -> None:
         """After a commit: start what was handed to this process's pool, and wake its workers

@@ -56,6 +56,7 @@ from tidings.domain.templates import TemplateError, compile_params
 from tidings.domain.timestamps import format_rfc3339
 from tidings.services.execution_dispatch import Handoff, write_executions
 from tidings.services.secret_box import SecretBox, SecretUnreadable
+from tidings.services.subscription_matcher import load_subscriptions
 from tidings.services.tenant_catalogue import (
     TenantCatalogue,
     TriggerEntry,
@@ -182,6 +183,7 @@ class RuleEngine:
                 del compiled_rules[MAX_RULES_PER_TRIGGER:]
             members = [(rule.id, rule.ref) for rule in compiled_rules]
             catalogue.unconfirmed[rule_set_digest(trigger_ref, members)] = (trigger_ref, members)
+        catalogue.subscriptions = await load_subscriptions(conn, tenant_id)
         return catalogue
 
     def _pack_config(self, tenant_id: int, config: Any, sealed: bytes | None) -> PackConfig:

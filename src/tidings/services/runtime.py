@@ -14,17 +14,21 @@ from tidings.services.bootstrap import Bootstrapped, bootstrap
 from tidings.services.catalogue import CatalogueAdmin
 from tidings.services.clock import SystemClock
 from tidings.services.database import Database
+from tidings.services.delivery_history import DeliveryHistory
 from tidings.services.enforcements import EnforcementQueries
 from tidings.services.event_edits import EventEditor
 from tidings.services.event_queries import EventQueries
 from tidings.services.event_stream import EventStream
 from tidings.services.executions import ExecutionAdmin
+from tidings.services.failed_jobs import FailedJobs
 from tidings.services.ingest import Ingestor
 from tidings.services.maintenance import Housekeeper
 from tidings.services.roles_groups import GroupAdmin, RoleAdmin
 from tidings.services.rule_engine import ExecutionDefaults, RuleEngine
 from tidings.services.rules import RuleAdmin
+from tidings.services.schedules import ScheduleAdmin
 from tidings.services.secret_box import SecretBox
+from tidings.services.subscriptions import SubscriptionAdmin
 from tidings.services.tenants import TenantAdmin
 from tidings.services.webhooks import WebhookAdmin
 from tidings.services.work_signal import WorkSignal
@@ -76,6 +80,12 @@ class Services:
     enforcements: EnforcementQueries
     automation_settings: AutomationSettings
     webhooks: WebhookAdmin
+    schedules: ScheduleAdmin
+    subscriptions: SubscriptionAdmin
+    deliveries: DeliveryHistory
+    failed_jobs: FailedJobs
+    # Wakes this process's scheduler when a schedule is saved, resumed or changed.
+    schedule_signal: WorkSignal
     bootstrapped: Bootstrapped | None = field(default=None)
 
     @classmethod
@@ -101,6 +111,15 @@ class Services:
             ),
         )
         work_signal = WorkSignal()
+        schedule_signal = WorkSignal()
+        schedules = ScheduleAdmin(db, clock=clock, engine=engine, signal=schedule_signal)
+        executions = ExecutionAdmin(
+            db,
+            clock=clock,
+            cursors=cursors,
+            signal=work_signal,
+            default_max_attempts=settings.execution_default_max_attempts,
+        )
         return cls(
             settings=settings,
             db=db,
@@ -129,18 +148,17 @@ class Services:
             box=box,
             catalogue=CatalogueAdmin(db, clock=clock, box=box),
             rules=RuleAdmin(db, clock=clock, box=box, engine=engine),
-            executions=ExecutionAdmin(
-                db,
-                clock=clock,
-                cursors=cursors,
-                signal=work_signal,
-                default_max_attempts=settings.execution_default_max_attempts,
-            ),
+            executions=executions,
             work_signal=work_signal,
             engine=engine,
             enforcements=EnforcementQueries(db, cursors=cursors),
             automation_settings=AutomationSettings(db),
             webhooks=WebhookAdmin(db, clock=clock, box=box),
+            schedules=schedules,
+            schedule_signal=schedule_signal,
+            subscriptions=SubscriptionAdmin(db, box=box, clock=clock),
+            failed_jobs=FailedJobs(db, clock=clock, executions=executions, schedules=schedules),
+            deliveries=DeliveryHistory(db, clock=clock, executions=executions, signal=work_signal),
         )
 
     async def start(self) -> None:

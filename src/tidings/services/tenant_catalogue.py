@@ -17,6 +17,7 @@ from tidings.domain.errors import FieldProblem
 from tidings.domain.evaluation import CompiledRule, PackConfig
 from tidings.domain.events import NewEvent
 from tidings.domain.json import JSONObject
+from tidings.services.subscription_matcher import CompiledSubscription
 from tidings.storage import rule_misses
 
 
@@ -45,6 +46,8 @@ class TenantCatalogue:
     # sets not yet seen committed (digest -> trigger ref, rules), looked up again until they are.
     rule_set_ids: dict[str, int] = field(default_factory=dict)
     unconfirmed: dict[str, tuple[str, rule_misses.Rules]] = field(default_factory=dict)
+    # The enabled subscriptions, compiled (subscription_matcher.py).
+    subscriptions: list[CompiledSubscription] = field(default_factory=list)
 
     def payload_problems(self, new: NewEvent, index: int | None) -> list[FieldProblem]:
         """Where `new`'s payload breaks its trigger's schema (empty when it has none)."""

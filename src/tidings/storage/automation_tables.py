@@ -28,7 +28,8 @@ from sqlalchemy import (
 from tidings.storage.tables import BigId, Json, Nanos, metadata
 
 
-def _tenant_column() -> Column[int]:
+def tenant_column() -> Column[int]:
+    """A table's owning tenant: rows go when their tenant does."""
     return Column(
         "tenant_id", BigInteger, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
     )
@@ -38,7 +39,7 @@ packs = Table(
     "packs",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    _tenant_column(),
+    tenant_column(),
     Column("ref", String(100), nullable=False),
     Column("label", String(255), nullable=False),
     Column("description", Text, nullable=True),
@@ -59,7 +60,7 @@ triggers = Table(
     "triggers",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    _tenant_column(),
+    tenant_column(),
     Column("pack_id", BigInteger, ForeignKey("packs.id", ondelete="CASCADE"), nullable=False),
     Column("ref", String(255), nullable=False),
     Column("label", String(255), nullable=False),
@@ -76,7 +77,7 @@ actions = Table(
     "actions",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    _tenant_column(),
+    tenant_column(),
     Column("pack_id", BigInteger, ForeignKey("packs.id", ondelete="CASCADE"), nullable=False),
     Column("ref", String(255), nullable=False),
     Column("label", String(255), nullable=False),
@@ -98,7 +99,7 @@ rules = Table(
     "rules",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    _tenant_column(),
+    tenant_column(),
     Column("pack_id", BigInteger, ForeignKey("packs.id", ondelete="CASCADE"), nullable=False),
     Column("ref", String(255), nullable=False),
     Column("label", String(255), nullable=False),
@@ -135,7 +136,7 @@ enforcements = Table(
     "enforcements",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    _tenant_column(),
+    tenant_column(),
     Column("rule_id", BigInteger, nullable=True),
     Column("rule_ref", String(255), nullable=False),
     Column("trigger_ref", String(255), nullable=False),
@@ -160,7 +161,7 @@ rule_sets = Table(
     "rule_sets",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    _tenant_column(),
+    tenant_column(),
     Column("digest", String(32), nullable=False),
     Column("trigger_ref", String(255), nullable=False),
     Column("rules", Json, nullable=False),  # [[rule id, rule ref], ...] in position order
@@ -175,7 +176,7 @@ rule_misses = Table(
     "rule_misses",
     metadata,
     Column("event_id", BigInteger, primary_key=True, autoincrement=False),
-    _tenant_column(),
+    tenant_column(),
     Column("trigger_ref", String(255), nullable=False),
     Column("rule_set_id", BigInteger, nullable=False),
     Column("outcomes", Text, nullable=False),  # one letter a rule of the set: P, F or S
@@ -191,7 +192,7 @@ executions = Table(
     "executions",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    _tenant_column(),
+    tenant_column(),
     Column("enforcement_id", BigInteger, nullable=True),
     Column("rule_id", BigInteger, nullable=True),
     Column("rule_ref", String(255), nullable=True),
@@ -213,6 +214,10 @@ executions = Table(
     Column("lease_owner", String(100), nullable=True),
     Column("lease_expires_at", Nanos, nullable=True),
     Column("cancel_requested", Boolean, nullable=False, server_default=text("false")),
+    # A delivery's subscription (deliveries are executions of the built-in delivery actions).
+    Column("subscription_id", BigInteger, nullable=True),
+    # The delays between attempts, in seconds, when not the workers' exponential backoff.
+    Column("retry_schedule", Json, nullable=True),
     Column("error", Text, nullable=True),
     Column("result_size", Integer, nullable=True),
     Column("started_at", Nanos, nullable=True),
@@ -239,6 +244,7 @@ executions = Table(
     Index(None, "tenant_id", "action_ref", "id"),
     Index(None, "tenant_id", "status", "id"),
     Index(None, "tenant_id", "created_at", "id"),
+    Index(None, "tenant_id", "subscription_id", "id"),
     sqlite_autoincrement=True,
 )
 
@@ -270,6 +276,8 @@ execution_attempts = Table(
     Column("finished_at", Nanos, nullable=True),
     Column("outcome", String(16), nullable=True),
     Column("error", Text, nullable=True),
+    # What the attempt saw, when the action reports it (a delivery: status code, response excerpt).
+    Column("detail", Json, nullable=True),
 )
 
 # Named inbound webhooks (`POST /api/v1/webhooks/{name}`), with an optional sealed HMAC secret.
@@ -277,7 +285,7 @@ webhooks = Table(
     "webhooks",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    _tenant_column(),
+    tenant_column(),
     Column("name", String(100), nullable=False),
     Column("sealed_secret", LargeBinary, nullable=True),
     Column("enabled", Boolean, nullable=False, server_default=text("true")),

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, exists, func, literal, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -42,6 +42,9 @@ _COLUMNS = tuple(
 )
 
 
+_GAVE_UP = (ExecutionStatus.FAILED.value, ExecutionStatus.TIMED_OUT.value)
+
+
 @dataclass(frozen=True)
 class ExecutionFilter:
     """What a list of executions may be narrowed by; times bound `created_at`, inclusive."""
@@ -51,6 +54,10 @@ class ExecutionFilter:
     status: ExecutionStatus | None = None
     created_from: int | None = None
     created_to: int | None = None
+    subscription_id: int | None = None  # a subscription's deliveries
+    deliveries_only: bool = False
+    actions_only: bool = False  # no deliveries
+    failed_only: bool = False  # gave up: failed or timed out (the failed jobs)
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,7 @@ def _to_execution(r: Row[Any], attempts: tuple[Attempt, ...] = ()) -> Execution:
         created_at=r.created_at,
         updated_at=r.updated_at,
         attempt_log=attempts,
+        subscription_id=r.subscription_id,
     )
 
 
@@ -114,6 +122,14 @@ def _conditions(
         where.append(executions.c.created_at >= flt.created_from)
     if flt.created_to is not None:
         where.append(executions.c.created_at <= flt.created_to)
+    if flt.subscription_id is not None:
+        where.append(executions.c.subscription_id == flt.subscription_id)
+    elif flt.deliveries_only:
+        where.append(executions.c.subscription_id.is_not(None))
+    if flt.actions_only:
+        where.append(executions.c.subscription_id.is_(None))
+    if flt.failed_only:
+        where.append(executions.c.status.in_(_GAVE_UP))
     return where
 
 
@@ -175,6 +191,7 @@ async def get_execution(
                 finished_at=a.finished_at,
                 outcome=a.outcome,
                 error=a.error,
+                detail=a.detail,
             )
             for a in attempts
         ),
@@ -316,3 +333,27 @@ def _emitting_execution(request_id: str | None) -> int | None:
         return None
     digits = request_id.removeprefix(EMITTED_PREFIX)
     return int(digits) if digits.isdigit() else None
+
+
+async def dismiss_failed(
+    conn: AsyncConnection, *, tenant_id: int, ids: list[int], reason: str, now: int
+) -> int:
+    """End failed (or timed-out) executions as cancelled, saying who dismissed them and what
+    the failure was: they leave the failed jobs and are never retried. How many were."""
+    if not ids:
+        return 0
+    result = await conn.execute(
+        executions.update()
+        .where(
+            executions.c.tenant_id == tenant_id,
+            executions.c.id.in_(ids),
+            executions.c.status.in_(_GAVE_UP),
+        )
+        .values(
+            status=ExecutionStatus.CANCELLED.value,
+            error=literal(f"{reason}; it had failed: ", String)
+            + func.coalesce(executions.c.error, ""),
+            updated_at=now,
+        )
+    )
+    return int(result.rowcount or 0)

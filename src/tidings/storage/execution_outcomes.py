@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, case, tuple_
+from sqlalchemy import ColumnElement, bindparam, case, delete, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.automation import ExecutionStatus
+from tidings.domain.json import JSONObject
 from tidings.storage.automation_tables import execution_attempts, execution_results, executions
 from tidings.storage.executions import RUNNING, set_enforcements
 
@@ -29,6 +30,7 @@ _END_ATTEMPT = (
         finished_at=bindparam("b_finished"),
         outcome=bindparam("b_outcome"),
         error=bindparam("b_error"),
+        detail=bindparam("b_detail"),
     )
 )
 _SET_RESULT_SIZE = (
@@ -59,6 +61,7 @@ class Finished:
     outcome: str
     error: str | None = None
     result: bytes | None = None
+    detail: JSONObject | None = None  # what the attempt saw (a delivery's response)
 
 
 async def finish_many(conn: AsyncConnection, *, items: Sequence[Finished], now: int) -> set[int]:
@@ -110,6 +113,7 @@ async def finish_many(conn: AsyncConnection, *, items: Sequence[Finished], now: 
                 "b_outcome": i.outcome,
                 "b_error": i.error,
                 "b_finished": now,
+                "b_detail": i.detail,
             }
             for i in done.values()
         ],
@@ -140,6 +144,7 @@ async def requeue(
     error: str | None,
     now: int,
     refund: bool = False,
+    detail: JSONObject | None = None,
 ) -> ExecutionStatus | None:
     """Put a running execution back on the queue after `attempt` ended: the status it now has
     (queued, or cancelled), or None if the lease was lost.
@@ -173,11 +178,68 @@ async def requeue(
         return None
     status = ExecutionStatus(row.status)
     await end_attempt(
-        conn, execution_id=execution_id, number=attempt, outcome=outcome, error=error, now=now
+        conn,
+        execution_id=execution_id,
+        number=attempt,
+        outcome=outcome,
+        error=error,
+        now=now,
+        detail=detail,
     )
     if row.enforcement_id is not None:
         await set_enforcements(conn, ids=[row.enforcement_id], status=status, now=now)
     return status
+
+
+async def withdraw(
+    conn: AsyncConnection,
+    *,
+    execution_id: int,
+    worker: str,
+    attempt: int,
+    available_at: int,
+    now: int,
+) -> bool:
+    """Put a running execution back on the queue as if its attempt had never begun (the action
+    could not start yet): the attempt's number and record are taken back. False if the lease
+    was lost. A cancel requested meanwhile ends it cancelled instead."""
+    cancelled = executions.c.cancel_requested.is_(True)
+    withdrawn = await conn.execute(
+        executions.update()
+        .where(*_held(execution_id, worker, attempt))
+        .values(
+            status=case(
+                (cancelled, ExecutionStatus.CANCELLED.value), else_=ExecutionStatus.QUEUED.value
+            ),
+            finished_at=case((cancelled, now), else_=None),
+            attempts=case((cancelled, executions.c.attempts), else_=executions.c.attempts - 1),
+            lease_owner=None,
+            lease_expires_at=None,
+            available_at=available_at,
+            updated_at=now,
+        )
+        .returning(executions.c.status)
+    )
+    row = withdrawn.first()
+    if row is None:
+        return False
+    if row.status == ExecutionStatus.CANCELLED.value:
+        await end_attempt(
+            conn,
+            execution_id=execution_id,
+            number=attempt,
+            outcome="cancelled",
+            error="cancelled by request",
+            now=now,
+        )
+        return True
+    await conn.execute(
+        delete(execution_attempts).where(
+            execution_attempts.c.execution_id == execution_id,
+            execution_attempts.c.number == attempt,
+        )
+    )
+    return True
 
 
 async def end_attempt(
@@ -188,6 +250,7 @@ async def end_attempt(
     outcome: str,
     error: str | None,
     now: int,
+    detail: JSONObject | None = None,
 ) -> None:
     """Close one attempt's record."""
     await conn.execute(
@@ -196,7 +259,7 @@ async def end_attempt(
             execution_attempts.c.execution_id == execution_id,
             execution_attempts.c.number == number,
         )
-        .values(finished_at=now, outcome=outcome, error=error)
+        .values(finished_at=now, outcome=outcome, error=error, detail=detail)
     )
 
 

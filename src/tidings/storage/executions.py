@@ -63,6 +63,8 @@ _INSERT_COLUMNS = (
     "cancel_requested",
     "created_at",
     "updated_at",
+    "subscription_id",
+    "retry_schedule",
 )
 _INSERT = BulkInsert(executions, _INSERT_COLUMNS)
 _INSERT_LEASED = BulkInsert(
@@ -94,6 +96,11 @@ class ClaimedExecution:
     attempt: int
     max_attempts: int
     timeout_seconds: float
+    retry_schedule: tuple[float, ...] | None = None
+
+
+def _schedule(value: Any) -> tuple[float, ...] | None:
+    return None if value is None else tuple(float(d) for d in value)
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,7 @@ class ExpiredLease:
     worker: str
     attempt: int
     max_attempts: int
+    retry_schedule: tuple[float, ...] | None = None
 
 
 async def insert_executions(
@@ -146,6 +154,8 @@ def _values(
         False,
         now,
         now,
+        row.subscription_id,
+        None if row.retry_schedule is None else list(row.retry_schedule),
     )
 
 
@@ -179,6 +189,7 @@ async def insert_leased(
             attempt=1,
             max_attempts=row.max_attempts,
             timeout_seconds=row.timeout_seconds,
+            retry_schedule=row.retry_schedule,
         )
         for execution_id, row in zip(ids, rows, strict=True)
     ]
@@ -284,6 +295,7 @@ async def claim(
             executions.c.attempts,
             executions.c.max_attempts,
             executions.c.timeout_seconds,
+            executions.c.retry_schedule,
         )
     )
     by_id = {
@@ -299,6 +311,7 @@ async def claim(
             attempt=r.attempts,
             max_attempts=r.max_attempts,
             timeout_seconds=r.timeout_seconds,
+            retry_schedule=_schedule(r.retry_schedule),
         )
         for r in claimed
     }
@@ -333,6 +346,7 @@ async def expired_leases(conn: AsyncConnection, *, now: int, limit: int) -> list
             executions.c.lease_owner,
             executions.c.attempts,
             executions.c.max_attempts,
+            executions.c.retry_schedule,
         )
         .where(RUNNING, executions.c.lease_expires_at < now)
         .order_by(executions.c.lease_expires_at)
@@ -340,7 +354,13 @@ async def expired_leases(conn: AsyncConnection, *, now: int, limit: int) -> list
         .with_for_update(skip_locked=True)
     )
     return [
-        ExpiredLease(id=r.id, worker=r.lease_owner, attempt=r.attempts, max_attempts=r.max_attempts)
+        ExpiredLease(
+            id=r.id,
+            worker=r.lease_owner,
+            attempt=r.attempts,
+            max_attempts=r.max_attempts,
+            retry_schedule=_schedule(r.retry_schedule),
+        )
         for r in await conn.execute(query)
     ]
 

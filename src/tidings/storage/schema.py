@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tidings.storage import automation_tables as automation_tables
+from tidings.storage import delivery_tables as delivery_tables
 from tidings.storage.tables import metadata
 
-__all__ = ["automation_tables", "metadata"]
+__all__ = ["automation_tables", "delivery_tables", "metadata"]

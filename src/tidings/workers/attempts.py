@@ -20,13 +20,14 @@ import structlog
 from tidings.actions.guarded_http import GuardedClient
 from tidings.actions.runner import (
     ActionContext,
+    ActionDeferred,
     ActionFailed,
     ActionSettings,
     EmitEvent,
     LoadPackConfig,
     Runner,
 )
-from tidings.domain.json import JSONValue
+from tidings.domain.json import JSONObject, JSONValue
 from tidings.domain.redaction import hidden_strings, redact, redact_text
 from tidings.services.execution_queue import ExecutionQueue, ParametersUnreadable
 from tidings.storage.executions import ClaimedExecution
@@ -50,10 +51,12 @@ class Slot:
 class Outcome:
     """How an attempt ended, as a value the pool records."""
 
-    kind: Literal["succeeded", "failed", "timed_out", "stopped"]
+    kind: Literal["succeeded", "failed", "timed_out", "stopped", "deferred"]
     result: bytes | None = None
     error: str = ""
     retryable: bool = False
+    detail: JSONObject | None = None  # what the attempt saw, for its record
+    retry_at_ns: int | None = None  # when to try again (failed), or to start (deferred)
 
 
 def _succeeded(value: JSONValue) -> Outcome:
@@ -89,11 +92,24 @@ class Attempts:
 
         What the action returns or says is redacted of the secrets its parameters hid.
         """
+        detail: JSONObject = {}
+        outcome = await self._run(slot, detail)
+        if detail:
+            hidden = frozenset[str]()
+            if slot.claimed.sealed_parameters is not None:
+                hidden = hidden_strings(
+                    slot.claimed.parameters, self._queue.parameters(slot.claimed)
+                )
+            shown = redact(detail, hidden)
+            outcome.detail = shown if isinstance(shown, dict) else None
+        return outcome
+
+    async def _run(self, slot: Slot, detail: JSONObject) -> Outcome:
         claimed = slot.claimed
         hidden: frozenset[str] = frozenset()
         try:
             runner = self._runner(claimed)
-            ctx = self._context(claimed)
+            ctx = self._context(claimed, detail)
             if claimed.sealed_parameters is not None:
                 hidden = hidden_strings(claimed.parameters, ctx.parameters)
             slot.inner = asyncio.get_running_loop().create_task(runner(ctx))
@@ -105,7 +121,12 @@ class Attempts:
         except ActionFailed as failed:
             shown = None if failed.result is None else redact(failed.result, hidden)
             result = None if shown is None else orjson.dumps(shown)
-            return Outcome("failed", result, redact_text(failed.message, hidden), failed.retryable)
+            message = redact_text(failed.message, hidden)
+            return Outcome(
+                "failed", result, message, failed.retryable, retry_at_ns=failed.retry_at_ns
+            )
+        except ActionDeferred as deferred:
+            return Outcome("deferred", retry_at_ns=deferred.until_ns)
         except TimeoutError:
             return Outcome(
                 "timed_out", error=f"timed out after {claimed.timeout_seconds:g} s", retryable=True
@@ -142,7 +163,7 @@ class Attempts:
             )
         return runner
 
-    def _context(self, claimed: ClaimedExecution) -> ActionContext:
+    def _context(self, claimed: ClaimedExecution, detail: JSONObject) -> ActionContext:
         try:
             parameters = self._queue.parameters(claimed)
         except ParametersUnreadable as exc:
@@ -163,4 +184,5 @@ class Attempts:
             pack_config=self._pack_config(claimed),
             settings=self._action_settings,
             entry_point=claimed.entry_point,
+            detail=detail,
         )

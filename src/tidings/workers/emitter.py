@@ -18,7 +18,7 @@ import hashlib
 import orjson
 
 from tidings.actions.runner import ActionFailed, EmitEvent
-from tidings.domain.access import Permission, Principal, PrincipalKind
+from tidings.domain.access import Principal, internal_writer
 from tidings.domain.errors import TidingsError, Unavailable
 from tidings.domain.events import Event, NewEvent
 from tidings.services.execution_queue import ExecutionQueue
@@ -26,7 +26,6 @@ from tidings.services.ingest import IdempotencyClaim, Ingestor
 from tidings.storage.execution_history import EMITTED_PREFIX
 from tidings.storage.executions import ClaimedExecution
 
-WORKER_PRINCIPAL_ID = 0
 MAX_CHAIN = 10
 
 
@@ -76,12 +75,4 @@ class Emitter:
         locator = self._locators.get(tenant_id)
         if locator is None:
             locator = self._locators[tenant_id] = await self._queue.tenant_locator(tenant_id)
-        return Principal(
-            id=WORKER_PRINCIPAL_ID,
-            locator="",
-            tenant_id=tenant_id,
-            tenant_locator=locator,
-            name="tidings-worker",
-            kind=PrincipalKind.SERVICE,
-            permissions=frozenset({Permission.EVENTS_WRITE.value}),
-        )
+        return internal_writer(tenant_id=tenant_id, tenant_locator=locator, name="tidings-worker")

@@ -6,8 +6,10 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from tidings.actions.builtin import RUNNERS
+from tidings.actions.deliveries import DeliveryRunner, SmtpRelay
 from tidings.actions.guarded_http import GuardedClient, HttpPolicy
 from tidings.actions.runner import ActionSettings, LoadPackConfig, Runner
+from tidings.services.deliveries import DeliveryDesk
 from tidings.services.execution_queue import ExecutionQueue
 from tidings.services.runtime import Services
 from tidings.storage.executions import ClaimedExecution
@@ -53,6 +55,8 @@ def build_worker_pool(
 
         return load
 
+    if "delivery" not in runners:
+        runners = {**runners, "delivery": delivery_runner(services)}
     pool = WorkerPool(
         queue=queue,
         signal=services.work_signal,
@@ -68,3 +72,21 @@ def build_worker_pool(
     # Executions this process enqueues go straight to the pool when it has room.
     services.ingest.attach_pool(pool)
     return pool
+
+
+def delivery_runner(services: Services) -> DeliveryRunner:
+    """The `delivery` runner: subscription deliveries, with the process's SMTP relay."""
+    settings = services.settings
+    smtp = None
+    if settings.smtp_host:
+        smtp = SmtpRelay(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            security=settings.smtp_security,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            sender=settings.smtp_from,
+            timeout_seconds=settings.smtp_timeout_seconds,
+        )
+    desk = DeliveryDesk(services.db, box=services.box, clock=services.clock, ingest=services.ingest)
+    return DeliveryRunner(desk, smtp=smtp)

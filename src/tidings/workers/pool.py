@@ -372,7 +372,9 @@ class WorkerPool:
         for attempt in range(_RECORD_TRIES):
             try:
                 if outcome.kind == "succeeded":
-                    await self._queue.succeed(claimed, worker=worker, result=outcome.result)
+                    await self._queue.succeed(
+                        claimed, worker=worker, result=outcome.result, detail=outcome.detail
+                    )
                 elif outcome.kind in ("failed", "timed_out"):
                     ended = await self._queue.fail(
                         claimed,
@@ -381,9 +383,14 @@ class WorkerPool:
                         retryable=outcome.retryable,
                         timed_out=outcome.kind == "timed_out",
                         result=outcome.result,
+                        detail=outcome.detail,
+                        retry_at_ns=outcome.retry_at_ns,
                     )
                     if ended is ExecutionStatus.QUEUED:  # a retry: note when it comes due
                         self.wake()
+                elif outcome.kind == "deferred":
+                    await self._queue.defer(claimed, worker=worker, until_ns=outcome.retry_at_ns)
+                    self.wake()
                 elif slot.reason == "cancel":
                     await self._queue.cancelled(claimed, worker=worker)
                 elif slot.reason == "release":

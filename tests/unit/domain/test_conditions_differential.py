@@ -11,7 +11,8 @@ true where JavaScript (and we) say false (it treats a boolean as a number before
 null), and loose comparisons of a boolean with a string differently too (`false == ""` is true
 in JavaScript and here, false in panzi), so null and booleans are left out of the generated
 values (they still arise inside rules, from `!`, `!!` and comparisons); the official suite covers
-both.
+both. Nor is the empty string among the compared values: JavaScript (and we) read it as the
+number 0 (`"" < 1` is true), panzi as no number at all (false); it stays in `cat`'s arguments.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from tidings.domain.json import JSONValue
 KEYS = ("a", "b", "c", "d")
 scalars = st.one_of(
     st.integers(min_value=-1000, max_value=1000),
-    st.sampled_from(["", "0", "1", "10", "abc", "a", "b", " 2 ", "true"]),
+    st.sampled_from(["0", "1", "10", "abc", "a", "b", " 2 ", "true"]),
 )
 values = st.one_of(scalars, st.lists(scalars, max_size=3))
 # panzi renders booleans in `cat` the Python way ("False"; JavaScript says "false"): `cat` gets

@@ -3,7 +3,7 @@
 Mapping only. The scope fields (`inventory_*`, `state_*`) are dimensions of the core event,
 `timestamp` is its `occurred_at` in Unix nanoseconds, `data` its payload; visibility by
 `allowed_groups`/`allowed_roles` is applied by the services on every read. The document's
-subscription endpoints are a later issue and are not served here.
+subscription endpoints are in `escapekit_subscriptions.py`.
 
 Every path is served in both trailing-slash forms without a redirect: an HTTP client that does
 not follow redirects (httpx's default) would otherwise see a 307 instead of the answer.
@@ -26,11 +26,12 @@ from tidings.api.dependencies import PrincipalDep, RequestIdDep, ServicesDep
 from tidings.api.routing import JSONRoute
 from tidings.domain.access import Permission, Principal, PrincipalKind, require
 from tidings.domain.errors import FieldProblem, Forbidden, InvalidInput
+from tidings.domain.event_documents import ESCAPEKIT_SCOPES
+from tidings.domain.event_documents import escapekit_event_json as event_json
 from tidings.domain.events import (
     GROUP_PATTERN,
     TYPE_PATTERN,
     TYPE_RULE,
-    Event,
     EventFilter,
     EventLimits,
     NewEvent,
@@ -47,16 +48,7 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 LIMITS = EventLimits()
 
-# The scope fields, in the alphabetical order the document's examples print keys in.
-SCOPES: tuple[str, ...] = (
-    "inventory_application",
-    "inventory_namespace",
-    "inventory_project",
-    "inventory_version",
-    "state_deployment",
-    "state_environment",
-    "state_project",
-)
+SCOPES = ESCAPEKIT_SCOPES
 # The document's enum. It lists UPDATE_INVENTORY_PROJECT_USER_ACL twice and no
 # UPDATE_INVENTORY_PROJECT_TEAM_ACL, which the State block's symmetry implies: we read the
 # duplicate as that name. The list is documentation only: any type matching TYPE_PATTERN is stored.
@@ -168,39 +160,19 @@ def to_new_event(body: EscapeKitEventCreate, *, max_depth: int) -> NewEvent:
     )
 
 
-def event_json(event: Event) -> dict[str, Any]:
-    """The document's Event: keys in alphabetical order, keys without a value left out."""
-    out: dict[str, Any] = {}
-    if event.allowed_groups:
-        out["allowed_groups"] = list(event.allowed_groups)
-    if event.allowed_roles:
-        out["allowed_roles"] = list(event.allowed_roles)
-    if event.payload:
-        out["data"] = event.payload
-    out["id"] = str(event.id)
-    for name in SCOPES:
-        value = event.dimensions.get(name)
-        if value is not None:
-            out[name] = value
-    out["timestamp"] = event.occurred_at
-    out["type"] = event.type
-    if event.username is not None:
-        out["username"] = event.username
-    return out
-
-
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Response]])
 
 
-def _serve(
-    method: str, path: str, summary: str, status_code: int = 200
+def serve(
+    method: str, path: str, summary: str, status_code: int = 200, *, on: APIRouter = router
 ) -> Callable[[Endpoint], Endpoint]:
-    """Register `path` as the document writes it, and its other trailing-slash form unlisted."""
+    """Register `path` (on `on`) as the document writes it, and its other trailing-slash form
+    unlisted."""
     other = path.removesuffix("/") if path.endswith("/") else path + "/"
 
     def register(endpoint: Endpoint) -> Endpoint:
         for where, listed in ((path, True), (other, False)):
-            router.add_api_route(
+            on.add_api_route(
                 where,
                 endpoint,
                 methods=[method],
@@ -274,25 +246,25 @@ async def _reader(
 ReaderDep = Annotated[_Reader, Depends(_reader)]
 
 
-@_serve("GET", f"{QUERY}/", "All events the caller may see (EscapeKit)")
+@serve("GET", f"{QUERY}/", "All events the caller may see (EscapeKit)")
 async def query_all(reader: ReaderDep) -> Response:
     """Every event visible to the caller, whatever its scope."""
     return await reader.answer(EventFilter())
 
 
-@_serve("GET", f"{QUERY}/inventory/", "Inventory events (EscapeKit)")
+@serve("GET", f"{QUERY}/inventory/", "Inventory events (EscapeKit)")
 async def query_inventory(reader: ReaderDep) -> Response:
     """Events that name an inventory project."""
     return await reader.answer(EventFilter(present=("inventory_project",)))
 
 
-@_serve("GET", f"{QUERY}/inventory/{{project}}/", "An Inventory project's events (EscapeKit)")
+@serve("GET", f"{QUERY}/inventory/{{project}}/", "An Inventory project's events (EscapeKit)")
 async def query_inventory_project(reader: ReaderDep, project: Segment) -> Response:
     """Events of one inventory project."""
     return await reader.answer(EventFilter(dimensions=(("inventory_project", project),)))
 
 
-@_serve(
+@serve(
     "GET",
     f"{QUERY}/inventory/{{project}}/{{application}}/",
     "An Inventory application's events (EscapeKit)",
@@ -305,7 +277,7 @@ async def query_inventory_application(
     return await reader.answer(EventFilter(dimensions=scope))
 
 
-@_serve(
+@serve(
     "GET",
     f"{QUERY}/inventory/{{project}}/{{application}}/{{version}}/",
     "An Inventory release's events (EscapeKit)",
@@ -322,19 +294,19 @@ async def query_inventory_version(
     return await reader.answer(EventFilter(dimensions=scope))
 
 
-@_serve("GET", f"{QUERY}/project/", "State events (EscapeKit)")
+@serve("GET", f"{QUERY}/project/", "State events (EscapeKit)")
 async def query_state(reader: ReaderDep) -> Response:
     """Events that name a state project."""
     return await reader.answer(EventFilter(present=("state_project",)))
 
 
-@_serve("GET", f"{QUERY}/project/{{project}}/", "A State project's events (EscapeKit)")
+@serve("GET", f"{QUERY}/project/{{project}}/", "A State project's events (EscapeKit)")
 async def query_state_project(reader: ReaderDep, project: Segment) -> Response:
     """Events of one state project."""
     return await reader.answer(EventFilter(dimensions=(("state_project", project),)))
 
 
-@_serve(
+@serve(
     "GET",
     f"{QUERY}/project/{{project}}/{{environment}}/",
     "A State project environment's events (EscapeKit)",
@@ -347,7 +319,7 @@ async def query_state_environment(
     return await reader.answer(EventFilter(dimensions=scope))
 
 
-@_serve(
+@serve(
     "GET",
     f"{QUERY}/project/{{project}}/{{environment}}/deployment",
     "Deployment events of a State project environment (EscapeKit)",
@@ -368,7 +340,7 @@ async def query_state_deployment(
     return await reader.answer(EventFilter(dimensions=scope, present=("state_deployment",)))
 
 
-@_serve("POST", CREATE_PATH, "Record an event (EscapeKit, service accounts only)", 201)
+@serve("POST", CREATE_PATH, "Record an event (EscapeKit, service accounts only)", 201)
 async def create_event(
     body: EscapeKitEventCreate,
     services: ServicesDep,

@@ -4,7 +4,7 @@ Fetch one event, the events of one API request, and follow the stream with a pag
 stream itself (commit order, the signed token that carries the filters, the commit-safe horizon on
 PostgreSQL) lives in `services.event_stream`; this module parses Socotra's shapes and renders
 `EventResponse` / `EventStreamResponse`. The schedule and failed-job endpoints of the same
-document belong to a later issue.
+document are in `socotra_schedules.py`.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _json(body: Any) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-def _check_tenant(principal: Principal, tenant_locator: str) -> None:
+def check_tenant(principal: Principal, tenant_locator: str) -> None:
     """A malformed locator is the caller's mistake (400); another tenant's is not found (404).
 
     The 404 says nothing about whether the other tenant exists: a caller only ever reaches its own.
@@ -128,7 +128,7 @@ async def list_events(
     ] = None,
 ) -> Response:
     """Events in stream order after the token, and the token to poll next (always present)."""
-    _check_tenant(principal, tenant_locator)
+    check_tenant(principal, tenant_locator)
     page = await services.stream.read(
         principal=principal,
         filters=_filters(event_type, start_timestamp, end_timestamp),
@@ -146,7 +146,7 @@ async def events_of_request(
     principal: PrincipalDep,
 ) -> Response:
     """Every event the request recorded that the caller may see, in order; `[]` if none."""
-    _check_tenant(principal, tenant_locator)
+    check_tenant(principal, tenant_locator)
     found = await services.events.of_request(principal=principal, request_id=locator)
     return _json([event_response(e) for e in found])
 
@@ -159,7 +159,7 @@ async def get_event(
     principal: PrincipalDep,
 ) -> Response:
     """One event, or 404 for a locator that names no event the caller may see."""
-    _check_tenant(principal, tenant_locator)
+    check_tenant(principal, tenant_locator)
     if not _LOCATOR.fullmatch(locator) or int(locator) > MAX_ID:
         raise NotFound(f"Event with ID {locator} not found")
     event = await services.events.get(principal=principal, event_id=int(locator))

@@ -18,15 +18,14 @@ from pydantic import (
 )
 
 from tidings.domain.errors import FieldProblem
+from tidings.domain.event_documents import event_json as event_json
 from tidings.domain.events import (
     GROUP_PATTERN,
     IMPACT_RANGE,
-    INT_DIMENSIONS,
     PRIORITY_RANGE,
     TEXT_DIMENSIONS,
     TYPE_PATTERN,
     TYPE_RULE,
-    Event,
     EventLimits,
     EventSummary,
     NewEvent,
@@ -162,49 +161,6 @@ def to_new_event(
         ),
         [],
     )
-
-
-def _ts(ns: int | None) -> str | None:
-    return None if ns is None else format_rfc3339(ns)
-
-
-def event_json(event: Event) -> dict[str, Any]:
-    """The full native (Attune-compatible) rendering of an event."""
-    out: dict[str, Any] = {
-        "id": event.id,
-        "trigger": event.trigger_id,
-        "trigger_ref": event.type,
-        "type": event.type,
-        "config": event.config,
-        "payload": event.payload,
-        "source": event.source_id,
-        "source_ref": event.source_ref,
-        "title": event.title,
-        "message": event.message,
-    }
-    for name in (*TEXT_DIMENSIONS, *INT_DIMENSIONS):
-        out[name] = event.dimensions.get(name)
-    occurred = format_rfc3339(event.occurred_at)
-    recorded = format_rfc3339(event.recorded_at)
-    out.update(
-        {
-            "links": event.links or None,
-            "related_id": event.related_id,
-            "stakeholders": list(event.stakeholders) or None,
-            "allowed_groups": list(event.allowed_groups) or None,
-            "allowed_roles": list(event.allowed_roles) or None,
-            "username": event.username,
-            "actor": event.actor_locator,
-            "request_id": event.request_id,
-            "occurred_at": occurred,
-            "recorded_at": recorded,
-            "started_at": _ts(event.started_at),
-            "ended_at": _ts(event.ended_at),
-            "created": occurred,
-            "updated": recorded if event.updated_at == event.recorded_at else _ts(event.updated_at),
-        }
-    )
-    return out
 
 
 def summary_json(item: EventSummary) -> dict[str, Any]:

@@ -29,8 +29,9 @@ def _ms(start: int | None, end: int | None) -> float | None:
 
 
 def summary_json(item: Execution) -> dict[str, Any]:
-    """An execution in a list: where it came from, where it is, and when."""
-    return {
+    """An execution in a list: where it came from, where it is, and when (and, for a delivery,
+    its subscription)."""
+    out = {
         "id": item.id,
         "enforcement": item.enforcement_id,
         "rule": item.rule_id,
@@ -47,11 +48,15 @@ def summary_json(item: Execution) -> dict[str, Any]:
         "created": format_rfc3339(item.created_at),
         "updated": format_rfc3339(item.updated_at),
     }
+    if item.subscription_id is not None:
+        out["subscription"] = item.subscription_id
+    return out
 
 
 def attempt_json(attempt: Attempt) -> dict[str, Any]:
-    """One try by one worker."""
-    return {
+    """One try by one worker, with what it saw when the action reports that (a delivery's
+    status code and response excerpt, under `detail`)."""
+    out = {
         "number": attempt.number,
         "worker": attempt.worker,
         "outcome": attempt.outcome,
@@ -60,6 +65,9 @@ def attempt_json(attempt: Attempt) -> dict[str, Any]:
         "finished": _ts(attempt.finished_at),
         "duration_ms": _ms(attempt.started_at, attempt.finished_at),
     }
+    if attempt.detail is not None:
+        out["detail"] = attempt.detail
+    return out
 
 
 def detail_json(detail: ExecutionDetail) -> dict[str, Any]:
