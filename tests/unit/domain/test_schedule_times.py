@@ -3,11 +3,16 @@ intervals, one-shot times, and what happens to fires missed while no scheduler r
 
 from __future__ import annotations
 
+import functools
 import itertools
+import struct
+import zoneinfo
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo, available_timezones
 
 import pytest
+import tzdata  # type: ignore[import-untyped]
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +29,7 @@ from tidings.domain.schedule_times import (
     next_fire,
     plan,
 )
+from tidings.domain.schedule_times import _cron_fires as _cron_fires
 
 MINUTE, HOUR = 60 * NS, 3600 * NS
 NEW_YORK = "America/New_York"
@@ -170,6 +176,79 @@ def test_an_hourly_cron_fires_every_real_hour_give_or_take_a_shift(zone: str, ye
     gaps = {b - a for a, b in itertools.pairwise(fires)}
     assert abs(len(fires) - hours) <= 2, (zone, len(fires))
     assert gaps <= {30 * MINUTE, HOUR, 90 * MINUTE, 2 * HOUR}, (zone, sorted(gaps))
+
+
+@functools.cache
+def offset_changes(zone: str, year: int) -> list[int]:
+    """The instants (to the hour) at which `zone` changed its UTC offset in `year`."""
+    tz = ZoneInfo(zone)
+    start = int(datetime(year, 1, 1, tzinfo=UTC).timestamp())
+    offsets = [datetime.fromtimestamp(start + h * 3600, tz).utcoffset() for h in range(24 * 366)]
+    return [(start + h * 3600) * NS for h in range(1, len(offsets)) if offsets[h] != offsets[h - 1]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(sorted(available_timezones())),
+    st.integers(2024, 2028),
+    st.integers(0, 3),
+    st.integers(-5 * 3600, 5 * 3600),
+    st.sampled_from([0, -1, 1, NS // 2]),  # the scheduler plans from a fire's time less 1 ns
+    st.sampled_from(
+        [
+            "*/15 * * * *",
+            "30 1 * * *",
+            "0 * * * *",
+            "*/7 * * * *",
+            "0,30 */2 * * *",
+            "*/20 * * * * *",
+        ]
+    ),
+)
+def test_the_walk_widens_only_near_an_offset_change_and_fires_the_same(
+    zone: str, year: int, which: int, seconds: int, nudge: int, expression: str
+) -> None:
+    """The fast walk (from `after` itself where the offset is steady) against the cautious one
+    (three hours back everywhere), from instants around a real offset change."""
+    changes = offset_changes(zone, year) or [int(datetime(year, 6, 1, tzinfo=UTC).timestamp()) * NS]
+    after = changes[which % len(changes)] + seconds * NS + nudge
+    timing = CronTiming(expression, zone)
+    fast = list(itertools.islice(_cron_fires(timing, after), 40))
+    cautious = list(itertools.islice(_cron_fires(timing, after, widen_always=True), 40))
+    assert fast == cautious
+    assert all(f > after for f in fast)
+
+
+def tzif_offset_changes(zone: str) -> list[int]:
+    """The instants (seconds) at which `zone` changes its UTC offset, read from its TZif file
+    (RFC 8536: the version-2 block, after the version-1 block the header sizes)."""
+    path = next(
+        (Path(base) / zone for base in zoneinfo.TZPATH if (Path(base) / zone).is_file()),
+        Path(tzdata.__file__).parent / "zoneinfo" / zone,
+    )
+    data = path.read_bytes()
+    counts = struct.unpack(">6l", data[20:44])  # isutc, isstd, leap, time, type, char counts
+    isutc, isstd, leap, times, types, chars = counts
+    start = 44 + times * 5 + types * 6 + chars + leap * 8 + isstd + isutc
+    isutc, isstd, leap, times, types, chars = struct.unpack(">6l", data[start + 20 : start + 44])
+    body = start + 44
+    instants = struct.unpack(f">{times}q", data[body : body + times * 8])
+    kinds = data[body + times * 8 : body + times * 9]
+    table = body + times * 9
+    offsets = [struct.unpack(">l", data[table + 6 * k : table + 6 * k + 4])[0] for k in kinds]
+    return [instants[n] for n in range(1, times) if offsets[n] != offsets[n - 1]]
+
+
+def test_no_zone_changes_its_offset_twice_within_six_hours() -> None:
+    """What the fast cron walk rests on: reading a zone's offset three hours either side of an
+    instant finds any change between them (`schedule_times._steady`)."""
+    checked = 0
+    for zone in sorted(available_timezones()):
+        changes = tzif_offset_changes(zone)
+        gaps = [b - a for a, b in itertools.pairwise(changes)]
+        assert all(gap >= 6 * 3600 for gap in gaps), zone
+        checked += bool(changes)
+    assert checked > 300  # the files were read: most zones have changed their offset
 
 
 def test_an_expression_no_date_matches_never_fires() -> None:
