@@ -10,6 +10,10 @@ sleeps until the earliest next fire, fires them. A tick's lag is its event's `re
 T (the event is committed by then; its fire row a moment later). The figure is the largest lag,
 with p50 and p99.
 
+`--timings once,cron` (the default) runs it twice: with one-shot schedules, and with per-second
+cron schedules (`* * * * * *` in Europe/Paris) that start and end at T, so that each plan walks
+the densest cron there is on a zone's wall clock.
+
 Baseline, same database, same run, before and after (ABA): the same 1,000 events submitted to
 the same ingest path at once, each its own request with its own idempotency key as a fire sends
 it; the time from submission until the last one is committed. That is what recording 1,000
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import itertools
 import shutil
 import tempfile
 import time
@@ -106,7 +111,15 @@ async def _fired(services: Services) -> tuple[int, list[int]]:
     return len(lags), lags
 
 
-async def run(url: str | None, root: Path, count: int) -> Case:
+def _spec(i: int, due: int, timing: str) -> ScheduleSpec:
+    if timing == "cron":
+        return ScheduleSpec(
+            name=f"s{i}", cron="* * * * * *", time_zone="Europe/Paris", start_at=due, end_at=due
+        )
+    return ScheduleSpec(name=f"s{i}", at=due)
+
+
+async def run(url: str | None, root: Path, count: int, timing: str = "once") -> Case:
     """Save `count` schedules due at one instant, fire them, and measure."""
     async with started(bench_settings(root, url)) as services:
         principal = await _principal(services)
@@ -114,8 +127,7 @@ async def run(url: str | None, root: Path, count: int) -> Case:
         # Saving takes a few milliseconds a schedule: leave room, then a whole second.
         due = (time.time_ns() + count * 20_000_000 + 2 * NS) // NS * NS + NS
         for i in range(count):
-            spec = ScheduleSpec(name=f"s{i}", at=due)
-            await services.schedules.create_schedule(principal, spec=spec)
+            await services.schedules.create_schedule(principal, spec=_spec(i, due, timing))
         assert time.time_ns() < due, "saving took longer than the room left: lower --schedules"
         scheduler = build_scheduler(services)
         await scheduler.start()
@@ -139,23 +151,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--engines", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql"
     )
+    parser.add_argument(
+        "--timings", default="once,cron", help="comma-separated: once (one-shot), cron (per-second)"
+    )
     parser.add_argument("--dir", type=Path, default=None, help="parent dir for the data dirs")
     args = parser.parse_args(argv)
     report.header("schedule_fires: schedules due at one instant, fired by the scheduler loop")
-    for engine in args.engines.split(","):
+    for engine, timing in itertools.product(args.engines.split(","), args.timings.split(",")):
         if engine == "postgresql" and not pg_available():
-            print("  [postgresql] skipped: PostgreSQL unreachable")
+            print(f"  [postgresql, {timing}] skipped: PostgreSQL unreachable")
             continue
         root = Path(tempfile.mkdtemp(prefix=f"tidings-bench-sched-{engine}-", dir=args.dir))
         try:
             with database_url(engine, "schedule-fires") as url:
-                case = asyncio.run(run(url, root, args.schedules))
+                case = asyncio.run(run(url, root, args.schedules, timing))
         finally:
             shutil.rmtree(root, ignore_errors=True)
         worst = max(case.lags, default=float("inf"))
         ok = case.fired == case.schedules and worst <= TARGET_SECONDS
         baseline = (case.baseline_before + case.baseline_after) / 2
-        print(f"  [{engine}]")
+        print(f"  [{engine}, {timing}]")
         print(
             f"    {case.fired:,} of {case.schedules:,} fired; all within {worst:.3f} s of their "
             f"time (p50 {report.percentile(case.lags, 50):.3f} s, "

@@ -537,3 +537,37 @@ async def test_resuming_a_schedule_in_error_resumes_its_failed_job(
         ("2026-03-02T12:03:00Z", 3),
     ]
     assert iso((await row(services, 1)).next_fire_at) == "2026-03-02T12:04:00Z"
+
+
+class GatedFirer(ScheduleFirer):
+    """The real firer, whose rounds wait at a gate the test opens: a round caught mid-way."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.entered = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def fire_due(self) -> int:
+        self.entered.set()
+        await self.gate.wait()
+        return await super().fire_due()
+
+
+@pytest.mark.parametrize(("grace", "finished"), [(10.0, True), (0.2, False)])
+async def test_a_stop_lets_the_round_in_progress_finish_within_its_grace(
+    services: Services, clock: SettableClock, grace: float, finished: bool
+) -> None:
+    firer = GatedFirer(services.db, services.ingest, clock=clock)
+    scheduler = Scheduler(firer, services.schedule_signal, clock=clock, stop_grace_seconds=grace)
+    schedule = await create(services, at=at(T0))
+    await scheduler.start()
+    async with asyncio.timeout(10):
+        await firer.entered.wait()
+        stopping = asyncio.create_task(scheduler.stop())
+        await asyncio.sleep(0.5)
+        firer.gate.set()  # opened after the stop began, and after a short grace ran out
+        await stopping
+    state = (await row(services, schedule.id)).state
+    assert (state, len(await recorded(services))) == (
+        ("COMPLETE", 1) if finished else ("NORMAL", 0)
+    )

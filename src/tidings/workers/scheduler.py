@@ -43,6 +43,7 @@ class Scheduler:
         max_sleep_seconds: float = 1.0,
         blocked_every_seconds: float = 1.0,
         error_pause_seconds: float = 1.0,
+        stop_grace_seconds: float = 5.0,
     ) -> None:
         self._firer = firer
         self._signal = signal
@@ -50,8 +51,12 @@ class Scheduler:
         self._max_sleep = max_sleep_seconds
         self._blocked_every_ns = int(blocked_every_seconds * NS)
         self._error_pause = error_pause_seconds
+        self._stop_grace = stop_grace_seconds
         self._next_blocked_check = 0
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._idle = asyncio.Event()  # set between rounds
+        self._idle.set()
 
     async def run_once(self) -> float:
         """Fire everything due now; the seconds to sleep before the next round."""
@@ -60,7 +65,7 @@ class Scheduler:
             await self._firer.release_blocked()
             self._next_blocked_check = now + self._blocked_every_ns
         fired = 0
-        while True:
+        while not self._stopping:
             taken = await self._firer.fire_due()
             fired += taken
             if taken < self._firer.batch:
@@ -79,22 +84,31 @@ class Scheduler:
             self._task = asyncio.create_task(self._run(), name="tidings-scheduler")
 
     async def stop(self) -> None:
-        """Stop the loop; a round in progress is cancelled (its tick is simply due again)."""
+        """Stop the loop. A round in progress may finish for up to `stop_grace_seconds`, so its
+        events get their fire rows; past that it is cancelled, and its ticks are due again on
+        the next start, where they find their events rather than record new ones."""
         if self._task is None:
             return
+        self._stopping = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), self._stop_grace)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        self._stopping = False
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
+            self._idle.clear()
             try:
                 wait = await self.run_once()
             except Exception:
                 log.exception("scheduler.round_failed")
                 wait = self._error_pause
-            if wait > 0:
+            finally:
+                self._idle.set()
+            if wait > 0 and not self._stopping:
                 await self._signal.wait(wait)
 
 
