@@ -11,8 +11,8 @@ T (the event is committed by then; its fire row a moment later). The figure is t
 with p50 and p99.
 
 `--timings once,cron` (the default) runs it twice: with one-shot schedules, and with per-second
-cron schedules (`* * * * * *` in Europe/Paris) that start and end at T, so that each plan walks
-the densest cron there is on a zone's wall clock.
+cron schedules (`* * * * * *` in Europe/Paris) that start at T and end half a second later, so
+that each plan walks the densest cron there is on a zone's wall clock.
 
 Baseline, same database, same run, before and after (ABA): the same 1,000 events submitted to
 the same ingest path at once, each its own request with its own idempotency key as a fire sends
@@ -114,7 +114,11 @@ async def _fired(services: Services) -> tuple[int, list[int]]:
 def _spec(i: int, due: int, timing: str) -> ScheduleSpec:
     if timing == "cron":
         return ScheduleSpec(
-            name=f"s{i}", cron="* * * * * *", time_zone="Europe/Paris", start_at=due, end_at=due
+            name=f"s{i}",
+            cron="* * * * * *",
+            time_zone="Europe/Paris",
+            start_at=due,
+            end_at=due + NS // 2,
         )
     return ScheduleSpec(name=f"s{i}", at=due)
 

@@ -21,6 +21,8 @@ So a daily schedule fires exactly once every local day, and an hourly one once e
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -216,7 +218,8 @@ def _cron_fires(timing: CronTiming, after_ns: int, *, widen_always: bool = False
     wall = after.astimezone(zone).replace(tzinfo=None, fold=0)
     if widen_always or not _steady(zone, after_ns):
         wall -= _SHIFT_BOUND
-    walls = croniter(timing.expression, wall, second_at_beginning=seconds_first)
+    walls = copy.copy(_parsed(timing.expression))  # its own position, the parse shared
+    walls.set_current(wall, force=True)
     pending: list[int] = []  # instants found, not yet known to be the smallest
     last = after_ns
     while True:
@@ -238,6 +241,15 @@ def _cron_fires(timing: CronTiming, after_ns: int, *, widen_always: bool = False
             fire = pending.pop(0)
             last = fire
             yield fire
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(expression: str) -> croniter:
+    """A parsed expression to copy. Parsing costs croniter about 0.4 ms, three times the whole
+    of a per-second walk's plan otherwise; a copy shares the parse and keeps its own position."""
+    return croniter(
+        expression, _EPOCH.replace(tzinfo=None), second_at_beginning=len(expression.split()) == 6
+    )
 
 
 def _steady(zone: ZoneInfo, instant_ns: int) -> bool:
