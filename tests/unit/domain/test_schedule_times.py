@@ -221,20 +221,27 @@ def test_the_walk_widens_only_near_an_offset_change_and_fires_the_same(
 
 def tzif_offset_changes(zone: str) -> list[int]:
     """The instants (seconds) at which `zone` changes its UTC offset, read from its TZif file
-    (RFC 8536: the version-2 block, after the version-1 block the header sizes)."""
+    (RFC 8536): the 64-bit block after the 32-bit one, or the 32-bit one in a version-1 file.
+    Changes past the table follow the file's POSIX TZ footer: at most two a year, months apart."""
     path = next(
         (Path(base) / zone for base in zoneinfo.TZPATH if (Path(base) / zone).is_file()),
         Path(tzdata.__file__).parent / "zoneinfo" / zone,
     )
     data = path.read_bytes()
-    counts = struct.unpack(">6l", data[20:44])  # isutc, isstd, leap, time, type, char counts
-    isutc, isstd, leap, times, types, chars = counts
-    start = 44 + times * 5 + types * 6 + chars + leap * 8 + isstd + isutc
-    isutc, isstd, leap, times, types, chars = struct.unpack(">6l", data[start + 20 : start + 44])
+    isutc, isstd, leap, times, types, chars = struct.unpack(">6l", data[20:44])
+    start, width = 0, 4
+    if data[4:5] != b"\0":  # version 2 or later: skip the 32-bit block
+        start = 44 + times * 5 + types * 6 + chars + leap * 8 + isstd + isutc
+        isutc, isstd, leap, times, types, chars = struct.unpack(
+            ">6l", data[start + 20 : start + 44]
+        )
+        width = 8
     body = start + 44
-    instants = struct.unpack(f">{times}q", data[body : body + times * 8])
-    kinds = data[body + times * 8 : body + times * 9]
-    table = body + times * 9
+    instants = struct.unpack(
+        f">{times}{'q' if width == 8 else 'l'}", data[body : body + times * width]
+    )
+    kinds = data[body + times * width : body + times * (width + 1)]
+    table = body + times * (width + 1)
     offsets = [struct.unpack(">l", data[table + 6 * k : table + 6 * k + 4])[0] for k in kinds]
     return [instants[n] for n in range(1, times) if offsets[n] != offsets[n - 1]]
 
