@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import orjson
 import pytest
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -299,6 +301,42 @@ async def test_a_worker_that_lost_its_lease_stops_and_records_nothing(
     detail = await admin.get(principal=ADMIN, execution_id=execution_id)
     assert detail.execution.status is ExecutionStatus.QUEUED
     assert detail.execution.available_at > future.ns - NS_PER_SECOND  # due in its future
+
+
+class SlowFinishes(ExecutionQueue):
+    """The real queue, whose successes commit and then wait at a gate before returning: an
+    outcome committed while its slot is still held, as when a commit is slow to come back."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.committed = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def succeed(self, *args: Any, **kwargs: Any) -> bool:
+        stored = await super().succeed(*args, **kwargs)
+        self.committed.set()
+        await self.gate.wait()
+        return stored
+
+
+async def test_a_renewal_after_the_outcome_committed_is_no_lost_lease(services: Services) -> None:
+    queue = SlowFinishes(services.db, clock=services.clock, box=services.box, policy=FAST)
+    config = PoolConfig(concurrency=4, lease_seconds=3.0, poll_seconds=0.2, grace_seconds=5)
+    pool = build_worker_pool(services, config=config, queue=queue, runners=TEST_RUNNERS)
+    [execution_id] = await enqueue(services, new_execution())
+    with structlog.testing.capture_logs() as logs:
+        await pool.start()
+        try:
+            await asyncio.wait_for(queue.committed.wait(), 10)
+            await asyncio.sleep(2.5)  # renewals come every second with a 3 s lease
+            assert pool.running == 1
+            queue.gate.set()
+            await _until(lambda: pool.running == 0, timeout=5)
+        finally:
+            queue.gate.set()
+            await pool.stop(grace_seconds=0)
+    assert [e for e in logs if e["event"] == "workers.lease_lost"] == []
+    assert await outcomes(services, execution_id) == ["succeeded"]
 
 
 async def test_emit_event_through_the_pool(services: Services, pool: WorkerPool) -> None:

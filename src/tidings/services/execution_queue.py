@@ -182,12 +182,16 @@ class ExecutionQueue:
         )
 
     async def reap_expired(self) -> int:
-        """Requeue (or fail, when out of attempts) executions whose lease expired; how many."""
+        """Requeue, due now (or fail, when out of attempts), executions whose lease expired; how
+        many."""
         now = self._clock.now_ns()
 
         async def work(conn: AsyncConnection) -> int:
             expired = await execution_store.expired_leases(conn, now=now, limit=REAP_BATCH)
             for lease in expired:
+                # Due at once: its lease kept it waiting already, and the action never said it
+                # failed. The attempt still counts, so an execution that crashes its worker every
+                # time ends failed after its attempts rather than looping forever.
                 delay = self._delay(lease.attempt, lease.max_attempts, True, lease.retry_schedule)
                 if delay is None:
                     ended = outcome_store.Finished(
@@ -205,7 +209,7 @@ class ExecutionQueue:
                     execution_id=lease.id,
                     worker=lease.worker,
                     attempt=lease.attempt,
-                    available_at=now + _ns(delay),
+                    available_at=now,
                     outcome="lease_expired",
                     error=LEASE_EXPIRED,
                     now=now,

@@ -128,9 +128,7 @@ class SubscriptionAdmin:
             raise _not_found(subscription_id)
         return self.view(row)
 
-    async def create(
-        self, principal: Principal, spec: SubscriptionSpec, *, escapekit_project: str | None = None
-    ) -> SavedSubscription:
+    async def create(self, principal: Principal, spec: SubscriptionSpec) -> SavedSubscription:
         """Save a new subscription (400 naming every bad field)."""
         require(principal, Permission.SUBSCRIPTIONS_WRITE)
         _raise(check_spec(spec))
@@ -138,7 +136,7 @@ class SubscriptionAdmin:
         if spec.target == Target.WEBHOOK and spec.secret is None:
             generated = generate_secret()
             spec = replace(spec, secret=generated)
-        values = self._values(principal, spec, escapekit_project=escapekit_project)
+        values = self._values(principal, spec, escapekit_project=None)
         now = self._clock.now_ns()
         row = await self._db.write(
             lambda conn: store.insert(

@@ -112,7 +112,7 @@ class WorkerPool:
         self._config = config
         self._listen = listen
         self._slots: dict[int, Slot] = {}  # everything held: running, or recording its outcome
-        self._recording = 0  # of those, how many have finished running and are being recorded
+        self._recording: set[int] = set()  # of those, the ones whose outcome is being recorded
         self._reserved = 0  # slots held for executions an enqueuer is handing over
         self._handed_at = -math.inf  # when the last hand-off took a slot (loop time)
         self._handed = asyncio.Event()  # set whenever no reservation is outstanding
@@ -141,7 +141,7 @@ class WorkerPool:
     def _free(self) -> int:
         """Slots for more executions: an execution whose action has returned no longer takes
         one while its outcome waits for a commit, so a slow commit does not idle the pool."""
-        running = len(self._slots) - self._recording
+        running = len(self._slots) - len(self._recording)
         return self._config.concurrency - running - self._reserved - self._claim_held
 
     @property
@@ -329,7 +329,9 @@ class WorkerPool:
         )
         for execution_id in ids:
             slot = self._slots.get(execution_id)
-            if slot is None:
+            # An outcome being recorded keeps its lease renewed through a slow commit, but it is
+            # not lost when the renewal finds it gone: its own finish committed first.
+            if slot is None or execution_id in self._recording:
                 continue
             if execution_id not in check.held:
                 log.warning("workers.lease_lost", worker=self.name, execution=execution_id)
@@ -356,12 +358,12 @@ class WorkerPool:
         try:
             outcome = await self._attempts.run(slot)
             recording = True
-            self._recording += 1
+            self._recording.add(claimed.id)
             self._wake.set()  # the slot is free for the next execution
             await self._record(slot, outcome)
         finally:
             if recording:
-                self._recording -= 1
+                self._recording.discard(claimed.id)
             self._slots.pop(claimed.id, None)
             self._wake.set()
 
