@@ -22,7 +22,7 @@ import base64
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +32,7 @@ import httpx
 import orjson
 from standardwebhooks.webhooks import Webhook
 
+from bench.loopback import Receive, Send, read_body, send_json
 from bench.server import free_port
 
 SAMPLES_KEPT = 200
@@ -44,19 +45,11 @@ _SEEN: set[str] = set()
 _SETTINGS = {"delay_first": 0.0}  # set once by receiver_main
 
 
-async def receiver_app(
-    scope: dict[str, Any],
-    receive: Callable[[], Awaitable[dict[str, Any]]],
-    send: Callable[[dict[str, Any]], Awaitable[None]],
-) -> None:
+async def receiver_app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
     """Record POSTs (webhook-id, arrival); GET /arrivals and /samples return what was recorded."""
     if scope["type"] != "http":
         return
-    body, more = b"", True
-    while more:
-        message = await receive()
-        body += message.get("body", b"")
-        more = message.get("more_body", False)
+    body = await read_body(receive)
     arrived = time.monotonic()
     answer = b'{"ok":true}'
     if scope["method"] == "POST":
@@ -72,9 +65,7 @@ async def receiver_app(
         answer = orjson.dumps(_SAMPLES)
     else:
         answer = orjson.dumps(_ARRIVALS)
-    headers_out = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]
-    await send({"type": "http.response.start", "status": 200, "headers": headers_out})
-    await send({"type": "http.response.body", "body": answer})
+    await send_json(send, answer)
 
 
 def receiver_main(port: int, delay_first: float) -> None:

@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench import report
 from bench.delivery_loopback import arrivals, running_receiver, unverified_samples
+from bench.execution_throughput import noop_execution
 from bench.inprocess import bench_settings, database_url, default_tenant, started
 from bench.server import ADMIN_TOKEN, pg_available
 from tidings.actions.guarded_http import GuardedClient, HttpPolicy
@@ -129,22 +130,7 @@ async def _post_events(api: httpx.AsyncClient, first: int, n: int) -> float:
 async def _enqueue_noops(services: Services, tenant_id: int, n: int, tag: str) -> None:
     """n no-op executions tagged `tag` (as rule_ref), queued 1,000 per write."""
     now = time.time_ns()
-    row = NewExecution(
-        tenant_id=tenant_id,
-        enforcement_id=None,
-        rule_id=None,
-        rule_ref=tag,
-        event_id=None,
-        action_id=None,
-        action_ref="core.noop",
-        runner="noop",
-        entry_point=None,
-        parameters={},
-        sealed_parameters=None,
-        max_attempts=3,
-        timeout_seconds=30.0,
-        available_at=now,
-    )
+    row = noop_execution(tenant_id, None, tag, now)
     for start in range(0, n, BATCH):
         rows = [row] * min(BATCH, n - start)
 

@@ -205,7 +205,7 @@ async def _enqueue(services: Services, tenant_id: int, n: int, tag: str = POOL_T
                 for i in ids
             ]
             await enforcement_store.insert_enforcements(conn, rows)
-            executions = [_new_execution(tenant_id, e, tag, now) for e in ids]
+            executions = [noop_execution(tenant_id, e, tag, now) for e in ids]
             await execution_store.insert_executions(conn, rows=executions, now=now)
 
         await services.db.write(work)
@@ -216,7 +216,8 @@ async def _enqueue(services: Services, tenant_id: int, n: int, tag: str = POOL_T
     return n / (time.perf_counter() - began)
 
 
-def _new_execution(tenant_id: int, enforcement_id: int, tag: str, now: int) -> NewExecution:
+def noop_execution(tenant_id: int, enforcement_id: int | None, tag: str, now: int) -> NewExecution:
+    """A `core.noop` execution due at `now`, tagged `tag` (as its rule_ref)."""
     return NewExecution(
         tenant_id=tenant_id,
         enforcement_id=enforcement_id,

@@ -39,19 +39,32 @@ from bench.server import free_port
 _ARRIVALS: list[tuple[str, int, float, float]] = []
 
 
-async def receiver_app(
-    scope: dict[str, Any],
-    receive: Callable[[], Awaitable[dict[str, Any]]],
-    send: Callable[[dict[str, Any]], Awaitable[None]],
-) -> None:
-    """Record POSTs' arrivals; answer GET with all of them."""
-    if scope["type"] != "http":
-        return
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def read_body(receive: Receive) -> bytes:
+    """A request's whole body, from the ASGI messages that carry it."""
     body, more = b"", True
     while more:
         message = await receive()
         body += message.get("body", b"")
         more = message.get("more_body", False)
+    return body
+
+
+async def send_json(send: Send, answer: bytes) -> None:
+    """A 200 with `answer` as its JSON body."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": answer})
+
+
+async def receiver_app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    """Record POSTs' arrivals; answer GET with all of them."""
+    if scope["type"] != "http":
+        return
+    body = await read_body(receive)
     arrived = time.monotonic()
     answer = b'{"ok":true}'
     if scope["method"] == "POST":
@@ -59,9 +72,7 @@ async def receiver_app(
         _ARRIVALS.append((data["kind"], int(data["seq"]), float(data["sent"]), arrived))
     else:
         answer = orjson.dumps(_ARRIVALS)
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": answer})
+    await send_json(send, answer)
 
 
 def receiver_main(port: int) -> None:
