@@ -191,9 +191,10 @@ class ExecutionQueue:
             for lease in expired:
                 # Due at once: its lease kept it waiting already, and the action never said it
                 # failed. The attempt still counts, so an execution that crashes its worker every
-                # time ends failed after its attempts rather than looping forever.
-                delay = self._delay(lease.attempt, lease.max_attempts, True, lease.retry_schedule)
-                if delay is None:
+                # time ends failed after its attempts rather than looping forever. The policy
+                # says whether attempts remain; its delay is not used.
+                retry = self._delay(lease.attempt, lease.max_attempts, True, lease.retry_schedule)
+                if retry is None:
                     ended = outcome_store.Finished(
                         execution_id=lease.id,
                         worker=lease.worker,
